@@ -1,0 +1,347 @@
+/*
+ * alloc.c - the allocation entry points: the hot path.
+ *
+ * A tracked malloc is: find the site in the thread's cache (three compares),
+ * allocate size + 16 from the backend, write the header, add to the
+ * thread's own counters for the site, its category, the category's
+ * ancestors and the program. No lock, no atomic read-modify-write. Misses,
+ * first calls on a thread, hooks and large-allocation logging are out of
+ * line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef MT_PRELOAD
+/* glibc's own allocator: the shim's malloc must not call itself. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void __libc_free(void *ptr);
+static const mt__backend default_backend = {__libc_malloc, __libc_calloc, __libc_realloc, __libc_free};
+#else
+static const mt__backend default_backend = {malloc, calloc, realloc, free};
+#endif
+mt__backend mt__be = default_backend;
+
+void mt__backend_set(const mt__backend *b) { mt__be = b ? *b : default_backend; }
+
+_Atomic(const mt_hooks *) mt__hooks;
+uint64_t mt__large_threshold = UINT64_MAX;
+
+/* ---- site lookup ------------------------------------------------------ */
+
+MT_INLINE uint32_t cache_slot(uintptr_t catkey, const char *file, uintptr_t where) {
+    uint64_t x = ((uint64_t)catkey ^ ((uint64_t)(uintptr_t)file << 1) ^ ((uint64_t)where << 5)) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 54) & (MT_CACHE_SIZE - 1);
+}
+
+/* Whether p is surely on this thread's stack: such a buffer is rewritten
+ * between calls, so it is never a cache key (saves the range search). */
+MT_INLINE bool on_my_stack(const void *p) {
+    char here;
+    uintptr_t a = (uintptr_t)p, s = (uintptr_t)&here;
+    return a >= s && a - s < (1u << 20);
+}
+
+/* The miss path: resolve the category by content, intern the file name
+ * when its buffer may change, then find or create the site and cache it
+ * under a key that stays valid. */
+static MT_NOINLINE MT_COLD uint32_t site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
+                                              uintptr_t where, bool is_pc) {
+    uintptr_t catkey;
+    if (cat && *cat) {
+        size_t len = mt__cat_normalize(cat);
+        cat_index = mt__cat_intern(cat, len);
+        catkey = (!on_my_stack(cat) && mt__is_immutable(cat)) ? (uintptr_t)cat : ((uintptr_t)cat_index << 1 | 1);
+    } else {
+        if (cat_index == UINT32_MAX) cat_index = mt__scope_current(t);
+        catkey = (uintptr_t)cat_index << 1 | 1;
+    }
+    const char *fkey = file;
+    if (file && (on_my_stack(file) || !mt__is_immutable(file))) fkey = mt__file_intern(file);
+    mt__cache_entry *e = &t->cache[cache_slot(catkey, fkey, where)];
+    if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
+    uint32_t site = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
+    e->catkey = catkey;
+    e->file = fkey;
+    e->where = where;
+    e->site = site;
+    return site;
+}
+
+MT_INLINE uint32_t site_of(mt__thread *t, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+    uintptr_t catkey = cat ? (uintptr_t)cat : t->scope_key;
+    const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
+    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
+    return site_miss(t, cat, UINT32_MAX, file, where, is_pc);
+}
+
+/* The site for a category given by index (realloc keeping its category). */
+MT_INLINE uint32_t site_of_index(mt__thread *t, uint32_t cat_index, const char *file, uintptr_t where, bool is_pc) {
+    uintptr_t catkey = (uintptr_t)cat_index << 1 | 1;
+    const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
+    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
+    return site_miss(t, NULL, cat_index, file, where, is_pc);
+}
+
+uint32_t mt__site_resolve(mt__thread *t, const char *category, const char *file, uintptr_t where, bool is_pc) {
+    return site_of(t, category, file, where, is_pc);
+}
+
+MT_INLINE const mt__site *site_rec(uint32_t site) {
+    return atomic_load_explicit(&mt__sites[site], memory_order_acquire);
+}
+
+/* ---- hooks and large allocations (out of line) ------------------------ */
+
+static mt_hooks hook_ring[64];
+static _Atomic unsigned hook_count;
+
+void mt_set_hooks(const mt_hooks *hooks) {
+    if (!hooks || (!hooks->on_alloc && !hooks->on_free)) {
+        atomic_store_explicit(&mt__hooks, NULL, memory_order_release);
+        return;
+    }
+    unsigned i = atomic_fetch_add(&hook_count, 1) % 64;
+    hook_ring[i] = *hooks;
+    atomic_store_explicit(&mt__hooks, &hook_ring[i], memory_order_release);
+}
+
+void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, uint32_t site) {
+    const mt_hooks *h = atomic_load_explicit(&mt__hooks, memory_order_acquire);
+    if (!h || !h->on_alloc || t->in_hook) return;
+    t->in_hook = 1;
+    h->on_alloc(p, size, mt__cats[site_rec(site)->cat].name, h->user);
+    t->in_hook = 0;
+}
+
+void mt__call_hook_free(mt__thread *t, void *p, size_t size, uint32_t site) {
+    const mt_hooks *h = atomic_load_explicit(&mt__hooks, memory_order_acquire);
+    if (!h || !h->on_free || t->in_hook) return;
+    t->in_hook = 1;
+    h->on_free(p, size, mt__cats[site_rec(site)->cat].name, h->user);
+    t->in_hook = 0;
+}
+
+void mt__log_large(size_t size, uint32_t site) {
+    const mt__site *s = site_rec(site);
+    const char *cat = mt__cats[s->cat].name;
+    if (s->file)
+        mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s at %s:%d", size, cat, s->file, s->line);
+    else if (s->pc)
+        mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s from %p", size, cat, s->pc);
+    else
+        mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s (unknown site)", size, cat);
+}
+
+MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, uint32_t site) {
+    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_alloc(t, p, size, site);
+    if (MT_UNLIKELY(size >= mt__large_threshold)) mt__log_large(size, site);
+}
+
+/* ---- the allocation core ------------------------------------------------- */
+
+/* Allocates size bytes (zeroed if zero) at alignment (0: 16) for a known
+ * site and counts it. errno ENOMEM and nothing counted on failure. */
+MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, uint32_t site) {
+    mt__header *h;
+    void *user;
+    if (MT_LIKELY(alignment <= 16)) {
+        h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
+        if (MT_UNLIKELY(!h)) goto oom;
+        mt__header_write(h, size, site);
+        user = h + 1;
+    } else {
+        char *raw = zero ? mt__be.calloc(1, size + alignment + 24) : mt__be.malloc(size + alignment + 24);
+        if (!raw) goto oom;
+        uintptr_t u = ((uintptr_t)raw + 24 + alignment - 1) & ~(uintptr_t)(alignment - 1);
+        h = (mt__header *)u - 1;
+        *(void **)((char *)h - 8) = raw;
+        mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site);
+        user = (void *)u;
+    }
+    mt__count_alloc(t, site_rec(site), (int64_t)size);
+    after_alloc(t, user, size, site);
+    return user;
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
+    size_t size = copy->size & MT_HDR_SIZE_MASK;
+    void *raw = mt__block_raw(h);
+    mt__block_mark_freed(h);
+    mt__count_free(t, site_rec(copy->site), (int64_t)size);
+    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_free(t, ptr, size, copy->site);
+    mt__be.free(raw);
+}
+
+static void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+    if (MT_UNLIKELY(size > MT_MAX_SIZE || alignment > MT_MAX_SIZE)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    MT_THREAD_GET(t, locked, { errno = ENOMEM; return NULL; });
+    void *p = alloc_block(t, size, alignment, zero, site_of(t, cat, file, where, is_pc));
+    MT_THREAD_DONE(locked);
+    return p;
+}
+
+void *mt_alloc(size_t size, const char *category, const char *file, int line) {
+    return alloc_any(size, 0, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+}
+
+void *mt_calloc(size_t count, size_t size, const char *category, const char *file, int line) {
+    size_t total;
+    if (MT_UNLIKELY(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_any(total, 0, 1, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+}
+
+void *mt_aligned_alloc(size_t alignment, size_t size, const char *category, const char *file, int line) {
+    if (alignment == 0 || (alignment & (alignment - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_any(size, alignment, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+}
+
+char *mt_strdup(const char *s, const char *category, const char *file, int line) {
+    if (!s) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t len = strlen(s);
+    char *p = alloc_any(len + 1, 0, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+    if (p) memcpy(p, s, len + 1);
+    return p;
+}
+
+void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc) {
+    return alloc_any(size, alignment, zero, NULL, NULL, (uintptr_t)pc, true);
+}
+
+/* ---- free ------------------------------------------------------------- */
+
+void mt__free_ex(void *ptr, void (*foreign_free)(void *)) {
+    if (!ptr) return;
+    mt__header copy;
+    mt__block_state st = mt__block_classify(ptr, &copy);
+    if (MT_UNLIKELY(st != MT_BLOCK_OK)) {
+        if (foreign_free && st == MT_BLOCK_FOREIGN) foreign_free(ptr);
+        else mt__block_report_bad("free", ptr, st, &copy);
+        return;
+    }
+    MT_THREAD_GET(t, locked, { mt__be.free(mt__block_raw((mt__header *)ptr - 1)); return; });
+    free_block(t, ptr, (mt__header *)ptr - 1, &copy);
+    MT_THREAD_DONE(locked);
+}
+
+void mt_free(void *ptr) { mt__free_ex(ptr, NULL); }
+
+static void system_free(void *ptr) { free(ptr); }
+
+void mt_free_or_system(void *ptr) { mt__free_ex(ptr, system_free); }
+
+/* ---- realloc ------------------------------------------------------------ */
+
+static void *realloc_any(void *ptr, size_t size, const char *cat, const char *file, uintptr_t where, bool is_pc,
+                         void *(*foreign_realloc)(void *, size_t)) {
+    if (!ptr) return alloc_any(size, 0, 0, cat, file, where, is_pc);
+    mt__header copy;
+    mt__block_state st = mt__block_classify(ptr, &copy);
+    if (MT_UNLIKELY(st != MT_BLOCK_OK)) {
+        if (foreign_realloc && st == MT_BLOCK_FOREIGN) return foreign_realloc(ptr, size);
+        mt__block_report_bad("realloc", ptr, st, &copy);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size == 0) {
+        mt__free_ex(ptr, NULL);
+        return NULL;
+    }
+    if (MT_UNLIKELY(size > MT_MAX_SIZE)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    MT_THREAD_GET(t, locked, { errno = ENOMEM; return NULL; });
+    mt__header *h = (mt__header *)ptr - 1;
+    size_t old_size = copy.size & MT_HDR_SIZE_MASK;
+    uint32_t site = (cat && *cat) ? site_of(t, cat, file, where, is_pc)
+                                  : site_of_index(t, site_rec(copy.site)->cat, file, where, is_pc);
+    void *out;
+    if (copy.size & MT_HDR_ALIGNED) {
+        out = alloc_block(t, size, 0, 0, site);
+        if (out) {
+            memcpy(out, ptr, old_size < size ? old_size : size);
+            free_block(t, ptr, h, &copy);
+        }
+    } else {
+        mt__header *nh = mt__be.realloc(h, size + sizeof *nh);
+        if (!nh) {
+            errno = ENOMEM;
+            out = NULL;
+        } else {
+            /* the old block is gone: count it freed, then the new one */
+            mt__count_free(t, site_rec(copy.site), (int64_t)old_size);
+            if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
+                mt__call_hook_free(t, ptr, old_size, copy.site);
+            mt__header_write(nh, size, site);
+            mt__count_alloc(t, site_rec(site), (int64_t)size);
+            out = nh + 1;
+            after_alloc(t, out, size, site);
+        }
+    }
+    MT_THREAD_DONE(locked);
+    return out;
+}
+
+void *mt_realloc(void *ptr, size_t size, const char *category, const char *file, int line) {
+    return realloc_any(ptr, size, category, file, file ? (uintptr_t)(unsigned)line : 0, false, NULL);
+}
+
+static void *system_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
+
+void *mt_realloc_or_system(void *ptr, size_t size, const char *file, int line) {
+    return realloc_any(ptr, size, NULL, file, file ? (uintptr_t)(unsigned)line : 0, false, system_realloc);
+}
+
+void *mt__realloc_pc(void *ptr, size_t size, const void *pc) {
+    return realloc_any(ptr, size, NULL, NULL, (uintptr_t)pc, true, mt__be.realloc);
+}
+
+/* ---- sizes and raw memory ------------------------------------------------ */
+
+size_t mt_block_size(const void *ptr) {
+    if (!ptr) return 0;
+    mt__header copy;
+    mt__block_state st = mt__block_classify(ptr, &copy);
+    if (st != MT_BLOCK_OK) {
+        mt__block_report_bad("mt_block_size", ptr, st, &copy);
+        return 0;
+    }
+    return copy.size & MT_HDR_SIZE_MASK;
+}
+
+size_t mt__usable_size(const void *ptr, size_t (*backend_usable)(void *)) {
+    mt__header copy;
+    if (mt__block_classify(ptr, &copy) != MT_BLOCK_OK) return SIZE_MAX;
+    if (copy.size & MT_HDR_ALIGNED || !backend_usable) return copy.size & MT_HDR_SIZE_MASK;
+    return backend_usable((mt__header *)ptr - 1) - sizeof(mt__header);
+}
+
+void *mt_raw_alloc(size_t size) {
+    void *p = mt__be.malloc(size);
+    if (!p) errno = ENOMEM;
+    return p;
+}
+
+void mt_raw_free(void *ptr) {
+    if (ptr) mt__be.free(ptr);
+}

@@ -1,0 +1,379 @@
+/*
+ * internal.h - memtally's private declarations, shared by src/ and preload/.
+ *
+ * How the pieces fit:
+ *   block.c     the 16-byte header in front of every tracked block
+ *   registry.c  categories, file names and sites: interning, hierarchy, ids
+ *   counters.c  per-thread counters, flushing, thread exit, summing for readers
+ *   alloc.c     the public allocation functions (the hot path)
+ *   scope.c     per-thread category scopes
+ *   view.c      statistics read back: global, per category, per site
+ *   snapshot.c, leak.c, report.c, report_text.c, report_json.c
+ *   options.c log.c lifecycle.c os_posix.c
+ *
+ * Names that cross files start with mt__; everything else is static.
+ */
+#ifndef MT_INTERNAL_H
+#define MT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "memtally.h"
+
+#define MT_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define MT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MT_NOINLINE    __attribute__((noinline))
+#define MT_COLD        __attribute__((cold))
+#define MT_INLINE      static inline __attribute__((always_inline))
+#define MT_TLS         __thread __attribute__((tls_model("initial-exec")))
+#define MT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MT_NO_ASAN __attribute__((no_sanitize("address")))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MT_NO_ASAN __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef MT_NO_ASAN
+#define MT_NO_ASAN
+#endif
+
+/* ---- limits ---------------------------------------------------------- */
+
+#define MT_MAX_NAME     255u          /* category names are cut here */
+#define MT_MAX_NODES    (1u << 20)    /* counter slots: global, 2 per category, 1 per site */
+#define MT_MAX_CATS     (1u << 16)
+#define MT_MAX_SITES    (1u << 19)
+#define MT_MAX_SIZE     (((uint64_t)1 << 47) - 4096) /* larger requests fail with ENOMEM */
+#define MT_SCOPE_DEPTH  64
+#define MT_CACHE_SIZE   1024u         /* per-thread site cache entries (power of two) */
+#define MT_FLUSH_BYTES  (64 * 1024)   /* peak bound: a thread publishes its net change past this */
+
+#define MT_NODE_GLOBAL  0u            /* node 0 holds the whole program */
+#define MT_CAT_UNCATEGORIZED 0u       /* category 0 is "Uncategorized" */
+#define MT_SITE_NONE    0u            /* site 0: Uncategorized, unknown file */
+
+/* ---- block header (block.c) ------------------------------------------ */
+
+/* 16 bytes in front of every tracked block; keeps 16-byte alignment. */
+typedef struct mt__header {
+    uint64_t size;  /* requested size; bit 63 set: aligned block, raw pointer at (char *)hdr - 8 */
+    uint32_t site;  /* index into the site table */
+    uint32_t check; /* mt__header_check(): catches foreign, interior and freed pointers */
+} mt__header;
+
+#define MT_HDR_ALIGNED ((uint64_t)1 << 63)
+#define MT_HDR_SIZE_MASK (MT_HDR_ALIGNED - 1)
+
+extern uint64_t mt__secret; /* set once by mt_init from the clock and the address space */
+
+MT_INLINE uint32_t mt__header_check(const mt__header *h, uint64_t size_word, uint32_t site) {
+    uint64_t x = ((uint64_t)(uintptr_t)h ^ mt__secret) + size_word + ((uint64_t)site << 32);
+    x *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 32);
+}
+
+MT_INLINE void mt__header_write(mt__header *h, uint64_t size_word, uint32_t site) {
+    h->size = size_word;
+    h->site = site;
+    h->check = mt__header_check(h, size_word, site);
+}
+
+typedef enum {
+    MT_BLOCK_OK,
+    MT_BLOCK_FREED,   /* our header, marked freed (memory not yet reused) */
+    MT_BLOCK_FOREIGN, /* not a block memtally handed out (or its header is gone) */
+} mt__block_state;
+
+/* Classifies ptr without ever faulting: a misaligned pointer, a header on an
+ * unmapped page or a wrong check value is FOREIGN. *out gets the header. */
+mt__block_state mt__block_classify(const void *ptr, mt__header *out);
+/* Marks a header as freed so a second free of the same memory is named. */
+void mt__block_mark_freed(mt__header *h);
+/* Logs one MT_LOG_ERROR for a bad pointer passed to `what` ("mt_free"...). */
+void mt__block_report_bad(const char *what, const void *ptr, mt__block_state st, const mt__header *h);
+MT_INLINE void *mt__block_raw(mt__header *h) {
+    return (h->size & MT_HDR_ALIGNED) ? *(void **)((char *)h - 8) : (void *)h;
+}
+
+/* ---- backend (alloc.c) ----------------------------------------------- */
+
+/* Where tracked blocks come from. libc's malloc family by default; glibc's
+ * __libc_* functions in the preload library; tests replace it to inject
+ * failures. */
+typedef struct mt__backend {
+    void *(*malloc)(size_t size);
+    void *(*calloc)(size_t count, size_t size);
+    void *(*realloc)(void *ptr, size_t size);
+    void (*free)(void *ptr);
+} mt__backend;
+extern mt__backend mt__be;
+/* NULL restores the default. Not thread-safe: call before other threads run. */
+void mt__backend_set(const mt__backend *b);
+
+/* ---- registry (registry.c) ------------------------------------------- */
+
+typedef struct mt__cat {
+    const char *name;       /* interned, NUL-terminated */
+    uint32_t len;
+    uint32_t parent;        /* category index or UINT32_MAX at the top */
+    uint32_t self_node;
+    uint32_t total_node;
+    uint32_t anon_site;     /* the category's unknown-file site, also the fallback */
+    int depth;
+    uint64_t hash;
+} mt__cat;
+
+typedef struct mt__site {
+    const char *file;       /* interned, or NULL */
+    int line;
+    const void *pc;         /* calling address (preload), or NULL */
+    uint32_t cat;
+    uint32_t node;
+    _Atomic(const char *) function; /* resolved lazily at read time */
+    uint32_t nchain;
+    uint32_t chain[];       /* node ids to count into: site, cat self, cat total, ancestors' totals, global */
+} mt__site;
+
+extern mt__cat *mt__cats;              /* [MT_MAX_CATS] */
+extern mt__site *_Atomic *mt__sites;   /* [MT_MAX_SITES], published with release */
+extern _Atomic uint32_t mt__ncats;
+extern _Atomic uint32_t mt__nsites;
+extern _Atomic uint32_t mt__nnodes;
+
+int mt__registry_init(void);
+/* Interns category text (len bytes, already cut to MT_MAX_NAME), creating
+ * parents. Returns the index; "Uncategorized" when the table is full. */
+uint32_t mt__cat_intern(const char *name, size_t len);
+/* Index of an existing category or UINT32_MAX. Never creates. */
+uint32_t mt__cat_find(const char *name, size_t len);
+/* Category text -> (pointer, length) after the rules: NULL or "" -> NULL;
+ * longer than MT_MAX_NAME -> cut, with a warning logged once. */
+size_t mt__cat_normalize(const char *name);
+/* Interns (category, file, line, pc) as a site. file may be any buffer. */
+uint32_t mt__site_intern(uint32_t cat, const char *file, int line, const void *pc);
+/* A stable interned copy of a file name (lock-free when it exists). */
+const char *mt__file_intern(const char *file);
+/* The same, lock-free when the site already exists. */
+uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const void *pc);
+/* True when [p, p+1) lies in a read-only segment of a loaded module, so its
+ * content can never change and the pointer itself can be a cache key. */
+bool mt__is_immutable(const void *p);
+/* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc. */
+const char *mt__site_function(mt__site *s);
+/* Runs `fn` under the registry lock (pthread_atfork uses the same lock). */
+void mt__registry_lock(void);
+void mt__registry_unlock(void);
+
+/* ---- per-thread state and counters (counters.c) ---------------------- */
+
+/* One counter slot of one thread. Only its thread writes it; readers load it
+ * relaxed. free bytes = alloc_bytes - net. */
+typedef struct mt__node {
+    _Atomic int64_t alloc_bytes;
+    _Atomic int64_t net;      /* bytes allocated minus bytes freed by this thread */
+    _Atomic int64_t allocs;
+    _Atomic int64_t frees;
+    _Atomic int64_t maxnet;   /* highest net since the last flush */
+    _Atomic int64_t flushed;  /* net at the last flush (already in the global sum) */
+} mt__node;
+
+typedef struct mt__cache_entry {
+    uintptr_t catkey;   /* category pointer, or (index << 1 | 1) */
+    const char *file;
+    uintptr_t where;    /* line, or pc */
+    uint32_t site;
+} mt__cache_entry;
+
+typedef struct mt__thread {
+    mt__node *nodes;                 /* [MT_MAX_NODES], reserved, touched lazily */
+    uintptr_t scope_key;             /* catkey for category NULL: (scope cat << 1) | 1 */
+    uint32_t scope[MT_SCOPE_DEPTH];
+    int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
+    int in_hook;
+    struct mt__thread *next, *prev;  /* registry list, under the registry lock */
+    mt__cache_entry cache[MT_CACHE_SIZE];
+} mt__thread;
+
+extern MT_TLS mt__thread *mt__tls;
+
+/* The thread's record, creating it (and running mt_init) when needed. After
+ * the thread's exit destructor ran, returns the shared locked record and sets
+ * *locked. */
+mt__thread *mt__thread_get_slow(bool *locked);
+void mt__thread_unlock_orphan(void);
+int mt__counters_init(void);
+
+/* Thread record for a call: the fast TLS load, else the slow path (which
+ * may hand out the locked orphan record; release it with thread_done). */
+#define MT_THREAD_GET(t, locked, on_fail)               \
+    bool locked = false;                             \
+    mt__thread *t = mt__tls;                         \
+    if (MT_UNLIKELY(!t)) {                           \
+        t = mt__thread_get_slow(&locked);            \
+        if (!t) on_fail;                             \
+    }
+#define MT_THREAD_DONE(locked) \
+    if (MT_UNLIKELY(locked)) mt__thread_unlock_orphan()
+
+
+MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size);
+MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size);
+void mt__flush_node(mt__thread *t, uint32_t node);
+
+MT_INLINE int64_t mt__ld(_Atomic int64_t *p) { return atomic_load_explicit(p, memory_order_relaxed); }
+MT_INLINE void mt__st(_Atomic int64_t *p, int64_t v) { atomic_store_explicit(p, v, memory_order_relaxed); }
+
+MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
+    const uint32_t *c = s->chain, *end = c + s->nchain;
+    for (; c < end; c++) {
+        mt__node *n = &t->nodes[*c];
+        int64_t net = mt__ld(&n->net) + size;
+        mt__st(&n->net, net);
+        mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
+        mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
+        if (net > mt__ld(&n->maxnet)) {
+            mt__st(&n->maxnet, net);
+            if (MT_UNLIKELY(net - mt__ld(&n->flushed) > MT_FLUSH_BYTES)) mt__flush_node(t, *c);
+        }
+    }
+}
+
+MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
+    const uint32_t *c = s->chain, *end = c + s->nchain;
+    for (; c < end; c++) {
+        mt__node *n = &t->nodes[*c];
+        int64_t net = mt__ld(&n->net) - size;
+        mt__st(&n->net, net);
+        mt__st(&n->frees, mt__ld(&n->frees) + 1);
+        if (MT_UNLIKELY(mt__ld(&n->flushed) - net > MT_FLUSH_BYTES)) mt__flush_node(t, *c);
+    }
+}
+
+/* Sums one node over every thread, living and exited. Takes the registry
+ * lock unless the caller holds it (locked = true). */
+void mt__node_sum(uint32_t node, mt_stats *out, bool locked);
+
+/* ---- scope (scope.c) -------------------------------------------------- */
+
+/* The category of the thread's innermost scope, or Uncategorized. */
+uint32_t mt__scope_current(mt__thread *t);
+
+/* ---- allocation core used by alloc.c and the preload shim ------------- */
+
+/* Resolves a (category, file, line, pc) request to a site index for thread t. */
+uint32_t mt__site_resolve(mt__thread *t, const char *category, const char *file, uintptr_t where, bool is_pc);
+/* Tracked allocation with a calling address as its site (preload mode).
+ * alignment 0 = default 16; zero != 0 clears the block. */
+void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc);
+void *mt__realloc_pc(void *ptr, size_t size, const void *pc);
+/* Frees a tracked block. A foreign pointer goes to foreign_free when it is
+ * not NULL (preload, auto.h), else it is logged. */
+void mt__free_ex(void *ptr, void (*foreign_free)(void *));
+/* Usable bytes of a tracked block (>= requested), or SIZE_MAX if foreign. */
+size_t mt__usable_size(const void *ptr, size_t (*backend_usable)(void *));
+
+/* ---- hooks (alloc.c) -------------------------------------------------- */
+
+extern _Atomic(const mt_hooks *) mt__hooks;
+extern uint64_t mt__large_threshold; /* UINT64_MAX when off */
+MT_NOINLINE MT_COLD void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, uint32_t site);
+MT_NOINLINE MT_COLD void mt__call_hook_free(mt__thread *t, void *p, size_t size, uint32_t site);
+MT_NOINLINE MT_COLD void mt__log_large(size_t size, uint32_t site);
+
+/* ---- views for readers (view.c) -------------------------------------- */
+
+typedef struct mt__cat_view {
+    const char *name;
+    const char *parent;
+    int depth;
+    uint32_t index;
+    mt_stats self;
+    mt_stats total;
+} mt__cat_view;
+
+typedef struct mt__site_view {
+    const char *file;
+    int line;
+    const char *function;
+    const void *pc;
+    const char *module;   /* path of the module holding pc (dladdr), or NULL */
+    uintptr_t offset;     /* pc - module base */
+    const char *category;
+    mt_stats stats;
+} mt__site_view;
+
+/* Everything a report needs, summed under one lock hold. Categories are in
+ * tree order (parents first, siblings by name); sites in creation order.
+ * Memory comes from mt__meta_alloc, never from a tracked allocation. */
+typedef struct mt__view {
+    mt_stats global;
+    size_t ncats;
+    mt__cat_view *cats;
+    size_t nsites;
+    mt__site_view *sites;
+    size_t mapped;  /* bytes of the mapping behind cats and sites */
+} mt__view;
+
+int mt__view_take(mt__view *v);   /* 0, or -1 with errno ENOMEM */
+void mt__view_free(mt__view *v);
+/* In-place heap sort of n indices by cmp (no allocation: safe anywhere). */
+void mt__sort_u32(uint32_t *a, size_t n, int (*cmp)(uint32_t x, uint32_t y, void *ctx), void *ctx);
+
+/* ---- reports (report_text.c, report_json.c) -------------------------- */
+
+/* Human units: "0 B", "512 B", "1.50 KiB", "3.00 MiB"... buf >= 32 bytes. */
+const char *mt__human_bytes(uint64_t bytes, char *buf, size_t cap);
+int mt__report_text(FILE *out, const mt__view *v);
+int mt__report_json(FILE *out, const mt__view *v);
+/* Writes the leak report (live bytes by category and site) for a view. */
+void mt__leak_write(FILE *out, const mt__view *v);
+
+/* ---- options (options.c) --------------------------------------------- */
+
+typedef struct mt__options {
+    bool leak_check;        /* MEMTALLY_LEAK_CHECK */
+    char report[4096];      /* MEMTALLY_REPORT, "" = none */
+    uint64_t large;         /* MEMTALLY_LARGE, 0 = off */
+    int stack_depth;        /* MEMTALLY_STACK_DEPTH (preload), default 1 */
+} mt__options;
+extern mt__options mt__opt;
+void mt__options_read(void);
+/* "1/yes/on/true" -> 1, "0/no/off/false/" -> 0, else -1. */
+int mt__parse_bool(const char *s);
+/* "123", "4K", "16M", "2G" (also KiB/MiB/GiB, kB...) -> 0 and *out; -1 when malformed. */
+int mt__parse_size(const char *s, uint64_t *out);
+
+/* ---- logging (log.c) -------------------------------------------------- */
+
+void mt__log(mt_log_level level, const char *fmt, ...) MT_PRINTF(2, 3);
+
+/* ---- lifecycle (lifecycle.c) ----------------------------------------- */
+
+extern _Atomic int mt__initialized;
+/* Preload mode: the shim runs the at-exit actions itself (after
+ * __libc_freeres); mt_init does not register its own atexit handler. */
+extern bool mt__preload_mode;
+void mt__atexit_actions(void);
+
+/* ---- operating system (os_posix.c) ------------------------------------ */
+
+/* Zeroed pages, reserved lazily (MAP_NORESERVE); NULL on failure. */
+void *mt__os_reserve(size_t bytes);
+void mt__os_release(void *p, size_t bytes);
+/* Metadata memory for views and snapshots: never a tracked allocation. */
+void *mt__meta_alloc(size_t bytes);
+void mt__meta_free(void *p, size_t bytes);
+/* True when len bytes at p can be read without faulting. */
+bool mt__os_readable(const void *p, size_t len);
+uint64_t mt__os_entropy(void);
+/* Writes all of buf to fd, retrying short writes. */
+void mt__os_write_all(int fd, const char *buf, size_t len);
+
+#endif /* MT_INTERNAL_H */

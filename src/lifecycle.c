@@ -1,0 +1,58 @@
+/*
+ * lifecycle.c - mt_init, mt_shutdown and the at-exit actions.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+_Atomic int mt__initialized;
+bool mt__preload_mode;
+uint64_t mt__secret = 0x5bd1e9955bd1e995ull;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result = -1;
+static _Atomic int atexit_done;
+
+const char *mt_version(void) { return "0.1.0"; }
+
+static void at_exit_handler(void) { mt__atexit_actions(); }
+
+static void init_run(void) {
+    mt__secret = mt__os_entropy();
+    mt__options_read();
+    if (mt__registry_init() != 0 || mt__counters_init() != 0) {
+        mt__log(MT_LOG_ERROR, "cannot map memory for the registry; tracking is off");
+        return;
+    }
+    if (!mt__preload_mode) atexit(at_exit_handler);
+    init_result = 0;
+    atomic_store_explicit(&mt__initialized, 1, memory_order_release);
+}
+
+int mt_init(void) {
+    pthread_once(&init_once, init_run);
+    if (init_result != 0) errno = ENOMEM;
+    return init_result;
+}
+
+void mt__atexit_actions(void) {
+    if (atomic_exchange(&atexit_done, 1)) return;
+    if (!atomic_load(&mt__initialized)) return;
+    if (mt__opt.leak_check) {
+        mt_leak_check(stderr);
+    }
+    if (mt__opt.report[0]) {
+        size_t n = strlen(mt__opt.report);
+        bool json = n >= 5 && strcmp(mt__opt.report + n - 5, ".json") == 0;
+        if (mt_report_file(mt__opt.report, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT) != 0)
+            mt__log(MT_LOG_ERROR, "cannot write the report to %s", mt__opt.report);
+    }
+}
+
+void mt_shutdown(void) {
+    if (mt_init() != 0) return;
+    mt__atexit_actions();
+}

@@ -1,0 +1,59 @@
+/*
+ * log.c - the log callback. The default writes "memtally: ..." lines to
+ * stderr with write(2): no stdio buffer, no allocation, so it is safe from
+ * inside the preload shim's malloc.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+typedef struct log_sink {
+    mt_log_fn fn;
+    void *user;
+} log_sink;
+
+/* The sink is replaced as a whole: readers load one pointer. Old sinks are
+ * kept (a few bytes each, set rarely) so a thread still calling one is safe. */
+static log_sink sinks[64];
+static _Atomic unsigned nsinks;
+static _Atomic(const log_sink *) current_sink;
+
+void mt_set_log(mt_log_fn fn, void *user) {
+    if (!fn) {
+        atomic_store_explicit(&current_sink, NULL, memory_order_release);
+        return;
+    }
+    unsigned i = atomic_fetch_add(&nsinks, 1) % 64;
+    sinks[i].fn = fn;
+    sinks[i].user = user;
+    atomic_store_explicit(&current_sink, &sinks[i], memory_order_release);
+}
+
+static const char *level_name(mt_log_level level) {
+    switch (level) {
+    case MT_LOG_INFO: return "";
+    case MT_LOG_WARN: return "warning: ";
+    default: return "error: ";
+    }
+}
+
+void mt__log(mt_log_level level, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    const log_sink *s = atomic_load_explicit(&current_sink, memory_order_acquire);
+    if (s) {
+        s->fn(level, msg, s->user);
+        return;
+    }
+    char line[1100];
+    int len = snprintf(line, sizeof line, "memtally: %s%s\n", level_name(level), msg);
+    if (len < 0) return;
+    if ((size_t)len >= sizeof line) len = sizeof line - 1;
+    mt__os_write_all(STDERR_FILENO, line, (size_t)len);
+}

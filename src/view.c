@@ -1,0 +1,174 @@
+/*
+ * view.c - statistics read back: global, per category, per site, and the
+ * whole-registry view the reports are written from.
+ *
+ * Sums are taken under the registry lock (which also keeps threads from
+ * exiting mid-sum) while writers go on without it; callbacks run after the
+ * lock is released, so they may allocate through memtally.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+mt_stats mt_global_stats(void) {
+    mt_stats s = {0};
+    if (mt_init() != 0) return s;
+    mt__node_sum(MT_NODE_GLOBAL, &s, false);
+    return s;
+}
+
+int mt_category_stats(const char *category, int include_children, mt_stats *out) {
+    if (!out || mt_init() != 0) return -1;
+    size_t len = mt__cat_normalize(category);
+    uint32_t idx = len ? mt__cat_find(category, len) : MT_CAT_UNCATEGORIZED;
+    if (idx == UINT32_MAX) return -1;
+    const mt__cat *c = &mt__cats[idx];
+    mt__node_sum(include_children ? c->total_node : c->self_node, out, false);
+    return 0;
+}
+
+/* ---- sorting without allocation --------------------------------------- */
+
+static void sift_down(uint32_t *a, size_t root, size_t n, int (*cmp)(uint32_t, uint32_t, void *), void *ctx) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        if (child + 1 < n && cmp(a[child], a[child + 1], ctx) < 0) child++;
+        if (cmp(a[root], a[child], ctx) >= 0) return;
+        uint32_t tmp = a[root];
+        a[root] = a[child];
+        a[child] = tmp;
+        root = child;
+    }
+}
+
+void mt__sort_u32(uint32_t *a, size_t n, int (*cmp)(uint32_t, uint32_t, void *), void *ctx) {
+    if (n < 2) return;
+    for (size_t i = n / 2; i-- > 0;) sift_down(a, i, n, cmp, ctx);
+    for (size_t end = n - 1; end > 0; end--) {
+        uint32_t tmp = a[0];
+        a[0] = a[end];
+        a[end] = tmp;
+        sift_down(a, 0, end, cmp, ctx);
+    }
+}
+
+/* Tree order: compare names level by level, so "A" < "A::B" < "A::C" < "AB". */
+static int cat_tree_cmp(uint32_t x, uint32_t y, void *ctx) {
+    (void)ctx;
+    const mt__cat *a = &mt__cats[x], *b = &mt__cats[y];
+    const char *p = a->name, *pe = p + a->len, *q = b->name, *qe = q + b->len;
+    for (;;) {
+        const char *ps = p, *qs = q;
+        while (ps + 1 < pe && !(ps[0] == ':' && ps[1] == ':')) ps++;
+        if (ps + 1 >= pe) ps = pe;
+        while (qs + 1 < qe && !(qs[0] == ':' && qs[1] == ':')) qs++;
+        if (qs + 1 >= qe) qs = qe;
+        size_t pl = (size_t)(ps - p), ql = (size_t)(qs - q);
+        int c = memcmp(p, q, pl < ql ? pl : ql);
+        if (c) return c;
+        if (pl != ql) return pl < ql ? -1 : 1;
+        if (ps == pe || qs == qe) return (ps == pe) - (qs == qe) ? ((ps == pe) ? -1 : 1) : 0;
+        p = ps + 2;
+        q = qs + 2;
+    }
+}
+
+/* ---- the view ---------------------------------------------------------- */
+
+int mt__view_take(mt__view *v) {
+    memset(v, 0, sizeof *v);
+    if (mt_init() != 0) return -1;
+    /* name the preload sites first: dladdr and the arena take locks */
+    uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    for (uint32_t i = 0; i < ns; i++) mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
+
+    mt__registry_lock();
+    uint32_t nc = atomic_load_explicit(&mt__ncats, memory_order_acquire);
+    ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    size_t bytes = nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view) + nc * sizeof(uint32_t);
+    char *mem = mt__meta_alloc(bytes);
+    if (!mem) {
+        mt__registry_unlock();
+        errno = ENOMEM;
+        return -1;
+    }
+    v->mapped = bytes;
+    v->cats = (mt__cat_view *)mem;
+    v->sites = (mt__site_view *)(mem + nc * sizeof(mt__cat_view));
+    uint32_t *order = (uint32_t *)(mem + nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view));
+    v->ncats = nc;
+    v->nsites = ns;
+    mt__node_sum(MT_NODE_GLOBAL, &v->global, true);
+    for (uint32_t i = 0; i < nc; i++) order[i] = i;
+    mt__sort_u32(order, nc, cat_tree_cmp, NULL);
+    for (uint32_t i = 0; i < nc; i++) {
+        const mt__cat *c = &mt__cats[order[i]];
+        mt__cat_view *cv = &v->cats[i];
+        cv->name = c->name;
+        cv->parent = c->parent == UINT32_MAX ? NULL : mt__cats[c->parent].name;
+        cv->depth = c->depth;
+        cv->index = order[i];
+        mt__node_sum(c->self_node, &cv->self, true);
+        mt__node_sum(c->total_node, &cv->total, true);
+    }
+    for (uint32_t i = 0; i < ns; i++) {
+        mt__site *s = atomic_load_explicit(&mt__sites[i], memory_order_acquire);
+        mt__site_view *sv = &v->sites[i];
+        sv->file = s->file;
+        sv->line = s->line;
+        sv->pc = s->pc;
+        sv->function = atomic_load_explicit(&s->function, memory_order_acquire);
+        sv->category = mt__cats[s->cat].name;
+        mt__node_sum(s->node, &sv->stats, true);
+    }
+    mt__registry_unlock();
+    for (uint32_t i = 0; i < ns; i++) {
+        mt__site_view *sv = &v->sites[i];
+        if (!sv->pc) continue;
+        if (!sv->function) sv->function = mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
+        Dl_info info;
+        if (dladdr(sv->pc, &info) && info.dli_fname) {
+            sv->module = info.dli_fname;
+            sv->offset = (uintptr_t)sv->pc - (uintptr_t)info.dli_fbase;
+        }
+    }
+    return 0;
+}
+
+void mt__view_free(mt__view *v) {
+    if (v->mapped) mt__meta_free(v->cats, v->mapped);
+    memset(v, 0, sizeof *v);
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+int mt_foreach_category(mt_category_fn fn, void *user) {
+    if (!fn) return -1;
+    mt__view v;
+    if (mt__view_take(&v) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < v.ncats && rc == 0; i++) {
+        const mt__cat_view *c = &v.cats[i];
+        mt_category_info info = {c->name, c->parent, c->depth, c->self, c->total};
+        rc = fn(&info, user);
+    }
+    mt__view_free(&v);
+    return rc;
+}
+
+int mt_foreach_site(mt_site_fn fn, void *user) {
+    if (!fn) return -1;
+    mt__view v;
+    if (mt__view_take(&v) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < v.nsites && rc == 0; i++) {
+        const mt__site_view *s = &v.sites[i];
+        mt_site_info info = {s->file, s->line, s->function, s->category, s->stats};
+        rc = fn(&info, user);
+    }
+    mt__view_free(&v);
+    return rc;
+}
