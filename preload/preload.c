@@ -1,0 +1,399 @@
+/*
+ * preload.c - libmemtally_preload.so: replaces glibc's malloc family for a
+ * whole unmodified program (LD_PRELOAD) and hands every call to the core.
+ *
+ * A thin shim: each exported function works out the calling address (the
+ * site), applies glibc's argument rules (overflow, alignment, errno) and
+ * calls mt__alloc_pc / mt__realloc_pc / mt__free_ex / mt__usable_size. All
+ * counting lives in the core, which is compiled into this library with
+ * MT_PRELOAD=1 so that its backend is glibc's __libc_malloc family: no dlsym
+ * bootstrap, so calls made before any constructor (the dynamic loader, other
+ * libraries' constructors) are tracked like the rest.
+ *
+ * Recursion guard: a thread-local (initial-exec) counter is raised around
+ * every call into the core and around the at-exit report. While it is up,
+ * allocations go straight to glibc untracked; the core later recognises
+ * those blocks as foreign and gives them back to glibc on free.
+ *
+ * Environment (besides the core's MEMTALLY_REPORT, MEMTALLY_LEAK_CHECK,
+ * MEMTALLY_LARGE, MEMTALLY_STACK_DEPTH):
+ *   MEMTALLY_PID=<pid>  the process that owns the report. `memtally run`
+ *                       sets it in the child to the child's pid before exec.
+ *                       When it is absent, a process owns the report unless
+ *                       its parent process has this library loaded (then it
+ *                       was started by a tracked program: `sh -c 'a | b'`).
+ *   MEMTALLY_FOLLOW=1   processes that do not own the report (exec'd
+ *                       children, forked children that call exit) write
+ *                       their own report, ".<pid>" inserted before the
+ *                       extension ("out.json" -> "out.4242.json"), and run
+ *                       the leak check too. Off by default: only the owner
+ *                       reports, so children never overwrite its report.
+ *
+ * MEMTALLY_STACK_DEPTH=N: with N = 1 (the default) the site is the function
+ * that called malloc, read with __builtin_return_address (no unwinding).
+ * With N >= 2 the stack is unwound (_Unwind_Backtrace, which finds frames
+ * through _dl_find_object without locks or allocation); frames inside the C
+ * and C++ runtime (libc, libstdc++, libgcc_s, the dynamic loader, this
+ * library) are skipped, and the site is the (N-1)-th remaining frame. So
+ * N = 2 names the first caller outside the runtime (past strdup, fopen,
+ * operator new), N = 3 also looks past one allocation wrapper of the
+ * program's own (xmalloc, g_malloc), and so on.
+ *
+ * At exit: a handler registered with atexit() from the constructor. The
+ * constructor runs before __libc_start_main registers the dynamic loader's
+ * destructor pass, so this handler runs after every atexit handler and
+ * every ELF destructor of the program and its libraries (and before stdio
+ * is flushed by exit itself). It calls __libc_freeres() (libc's own buffers
+ * are released the way valgrind does; this flushes stdio) and then the
+ * core's at-exit actions (leak check, report). Options were read by the
+ * constructor, before __libc_freeres frees the environment. A process that
+ * ends with _exit, a signal or exec writes no report.
+ *
+ * fork: the shim holds no lock of its own; the core's pthread_atfork
+ * handlers cover its registry lock and glibc's fork covers malloc's. A
+ * forked child keeps counting (its counters start from the parent's) but
+ * does not report unless MEMTALLY_FOLLOW is set.
+ *
+ * Known limits: libraries opened with RTLD_DEEPBIND and statically linked
+ * programs do not see this malloc.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include "internal.h"
+
+#define SHIM_API __attribute__((visibility("default")))
+
+/* glibc's own allocator, exported for exactly this use. */
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *ptr, size_t size);
+extern void __libc_free(void *ptr);
+extern void *__libc_memalign(size_t alignment, size_t size);
+extern void __libc_freeres(void);
+
+static MT_TLS int in_shim;      /* recursion guard */
+static bool shim_started;       /* preload mode set, core told */
+static int stack_depth = 1;     /* MEMTALLY_STACK_DEPTH, read by the constructor */
+static bool follow;             /* MEMTALLY_FOLLOW */
+static bool owner;              /* this process (as exec'd) owns the report */
+static pid_t start_pid;         /* getpid() in the constructor; fork changes it */
+static struct link_map *self_map;
+static size_t (*libc_usable)(void *);
+
+/* ---- start-up ----------------------------------------------------------- */
+
+/* The first call into the core, from whichever comes first: an early
+ * malloc or the constructor. The core must not register its own atexit. */
+static MT_NOINLINE MT_COLD void shim_start(void) {
+    mt__preload_mode = true;
+    shim_started = true;
+}
+
+MT_INLINE void shim_enter(void) {
+    if (MT_UNLIKELY(!shim_started)) shim_start();
+    in_shim++;
+}
+
+MT_INLINE void shim_leave(void) { in_shim--; }
+
+/* glibc's malloc_usable_size is a weak alias of an unexported function that
+ * this library's malloc_usable_size interposes; find the next definition
+ * (libc's) once. The constructor does it; only a call before it comes here. */
+static size_t glibc_usable(void *ptr) {
+    size_t (*fn)(void *) = __atomic_load_n(&libc_usable, __ATOMIC_ACQUIRE);
+    if (MT_UNLIKELY(!fn)) {
+        in_shim++;
+        fn = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+        in_shim--;
+        if (!fn) return 0;
+        __atomic_store_n(&libc_usable, fn, __ATOMIC_RELEASE);
+    }
+    return fn(ptr);
+}
+
+/* ---- the calling site --------------------------------------------------- */
+
+/* True for code of the C/C++ runtime and of this library: the frames that
+ * MEMTALLY_STACK_DEPTH >= 2 looks past. */
+static bool runtime_frame(const void *pc) {
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)pc, &fo) != 0) return false;
+    const struct link_map *m = fo.dlfo_link_map;
+    if (m == self_map) return true;
+    if (!m || !m->l_name) return false;
+    const char *base = strrchr(m->l_name, '/');
+    base = base ? base + 1 : m->l_name;
+    static const char *const names[] = {"libc.so", "libstdc++.so", "libgcc_s.so", "ld-linux", "libmemtally_preload"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(base, names[i], strlen(names[i])) == 0) return true;
+    return false;
+}
+
+typedef struct walk {
+    int want;          /* non-runtime frames to pass before taking one */
+    int seen;
+    int frames;
+    const void *found;
+    const void *last;  /* last non-runtime frame, if the stack ends early */
+} walk;
+
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
+    walk *w = arg;
+    const void *ip = (const void *)_Unwind_GetIP(ctx);
+    if (!ip || ++w->frames > 64 + w->want) return _URC_END_OF_STACK;
+    /* a return address; the call instruction is just before it */
+    if (runtime_frame((const char *)ip - 1)) return _URC_NO_REASON;
+    w->last = ip;
+    if (++w->seen == w->want) {
+        w->found = ip;
+        return _URC_END_OF_STACK;
+    }
+    return _URC_NO_REASON;
+}
+
+static MT_NOINLINE const void *walk_stack(const void *ret) {
+    walk w = {.want = stack_depth - 1};
+    _Unwind_Backtrace(walk_frame, &w);
+    if (w.found) return w.found;
+    return w.last ? w.last : ret;
+}
+
+/* Called inside the guard: the unwinder never allocates, but if some
+ * future version did, the guard keeps it untracked. */
+MT_INLINE const void *site_pc(const void *ret) {
+    if (MT_LIKELY(stack_depth <= 1)) return ret;
+    return walk_stack(ret);
+}
+
+/* ---- glibc's rules for aligned requests ---------------------------------- */
+
+/* memalign/aligned_alloc as glibc 2.36 does them (_mid_memalign): an
+ * alignment up to malloc's own (16) is a plain malloc, one above
+ * SIZE_MAX / 2 + 1 is EINVAL, one that is not a power of two is rounded up
+ * to the next power of two. */
+static void *aligned_request(size_t alignment, size_t size, const void *ret) {
+    if (alignment <= 16) alignment = 0;
+    else if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    } else if (alignment & (alignment - 1)) {
+        alignment = (size_t)1 << (64 - __builtin_clzll((unsigned long long)alignment));
+    }
+    if (MT_UNLIKELY(in_shim)) return alignment ? __libc_memalign(alignment, size) : __libc_malloc(size);
+    shim_enter();
+    void *p = mt__alloc_pc(size, alignment, 0, site_pc(ret));
+    shim_leave();
+    return p;
+}
+
+/* ---- the malloc family ---------------------------------------------------- */
+
+SHIM_API void *malloc(size_t size) {
+    const void *ret = __builtin_return_address(0);
+    if (MT_UNLIKELY(in_shim)) return __libc_malloc(size);
+    shim_enter();
+    void *p = mt__alloc_pc(size, 0, 0, site_pc(ret));
+    shim_leave();
+    return p;
+}
+
+SHIM_API void free(void *ptr) {
+    if (!ptr) return;
+    int saved = errno; /* glibc's free keeps errno; so must this one */
+    shim_enter();
+    mt__free_ex(ptr, __libc_free);
+    shim_leave();
+    errno = saved;
+}
+
+/* Obsolete alias that very old binaries still call (glibc keeps it as a
+ * compatibility symbol). */
+SHIM_API void cfree(void *ptr);
+SHIM_API void cfree(void *ptr) { free(ptr); }
+
+SHIM_API void *calloc(size_t count, size_t size) {
+    const void *ret = __builtin_return_address(0);
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (MT_UNLIKELY(in_shim)) return __libc_calloc(count, size);
+    shim_enter();
+    void *p = mt__alloc_pc(bytes, 0, 1, site_pc(ret));
+    shim_leave();
+    return p;
+}
+
+/* Inside the guard a new block comes from glibc untracked, but a tracked
+ * one (a hook or log callback reallocating the program's memory) still
+ * goes through the core so its accounting stays right. The core sends a
+ * foreign pointer to __libc_realloc. */
+static void *realloc_common(void *ptr, size_t size, const void *ret) {
+    if (MT_UNLIKELY(in_shim)) {
+        if (!ptr) return __libc_malloc(size);
+        in_shim++;
+        void *p = mt__realloc_pc(ptr, size, ret); /* a foreign ptr goes to __libc_realloc */
+        in_shim--;
+        return p;
+    }
+    shim_enter();
+    void *p = mt__realloc_pc(ptr, size, site_pc(ret));
+    shim_leave();
+    return p;
+}
+
+SHIM_API void *realloc(void *ptr, size_t size) {
+    return realloc_common(ptr, size, __builtin_return_address(0));
+}
+
+SHIM_API void *reallocarray(void *ptr, size_t count, size_t size) {
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc_common(ptr, bytes, __builtin_return_address(0));
+}
+
+/* In glibc 2.36 aligned_alloc is memalign: any alignment is accepted and
+ * size need not be a multiple of it. */
+SHIM_API void *aligned_alloc(size_t alignment, size_t size) {
+    return aligned_request(alignment, size, __builtin_return_address(0));
+}
+
+SHIM_API void *memalign(size_t alignment, size_t size) {
+    return aligned_request(alignment, size, __builtin_return_address(0));
+}
+
+/* EINVAL unless alignment is a power of two multiple of sizeof(void *),
+ * ENOMEM on failure; errno is left as it was either way. */
+SHIM_API int posix_memalign(void **out, size_t alignment, size_t size) {
+    const void *ret = __builtin_return_address(0);
+    if (alignment == 0 || alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+    int saved = errno;
+    void *p = aligned_request(alignment, size, ret);
+    errno = saved;
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+SHIM_API void *valloc(size_t size) {
+    return aligned_request((size_t)sysconf(_SC_PAGESIZE), size, __builtin_return_address(0));
+}
+
+/* valloc with size rounded up to whole pages. */
+SHIM_API void *pvalloc(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded;
+    if (__builtin_add_overflow(size, page - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return aligned_request(page, rounded & ~(page - 1), __builtin_return_address(0));
+}
+
+SHIM_API size_t malloc_usable_size(void *ptr) {
+    if (!ptr) return 0;
+    shim_enter();
+    size_t n = mt__usable_size(ptr, glibc_usable);
+    shim_leave();
+    return n == SIZE_MAX ? glibc_usable(ptr) : n;
+}
+
+/* ---- who reports ------------------------------------------------------------ */
+
+/* True when the parent process has this library mapped: this process was
+ * exec'd by a tracked program. Reads /proc/<ppid>/maps with plain syscalls. */
+static bool parent_is_tracked(const char *needle) {
+    char path[64], buf[4096 + 256];
+    size_t nlen = strlen(needle), keep = 0;
+    if (nlen == 0 || nlen >= 256) return false;
+    int len = snprintf(path, sizeof path, "/proc/%ld/maps", (long)getppid());
+    if (len < 0 || (size_t)len >= sizeof path) return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool found = false;
+    for (;;) {
+        ssize_t n = read(fd, buf + keep, 4096);
+        if (n <= 0) break;
+        size_t have = keep + (size_t)n;
+        if (memmem(buf, have, needle, nlen)) {
+            found = true;
+            break;
+        }
+        keep = have < nlen - 1 ? have : nlen - 1;
+        memmove(buf, buf + have - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+static bool decide_owner(void) {
+    const char *pid = getenv("MEMTALLY_PID");
+    if (pid && *pid) {
+        char *end;
+        long v = strtol(pid, &end, 10);
+        return *end == '\0' && v == (long)start_pid;
+    }
+    const char *base = NULL;
+    if (self_map && self_map->l_name && *self_map->l_name) {
+        base = strrchr(self_map->l_name, '/');
+        base = base ? base + 1 : self_map->l_name;
+    }
+    return !parent_is_tracked(base ? base : "libmemtally_preload.so");
+}
+
+/* "out.json" -> "out.<pid>.json", "report" -> "report.<pid>": the dot of an
+ * extension is searched in the last path component only. */
+static void report_path_for_pid(char *path, size_t cap, long pid) {
+    char tail[4096], tag[32];
+    char *slash = strrchr(path, '/');
+    char *base = slash ? slash + 1 : path;
+    char *dot = strrchr(base, '.');
+    if (!dot || dot == base) dot = path + strlen(path);
+    snprintf(tag, sizeof tag, ".%ld", pid);
+    size_t tl = strlen(dot);
+    if (tl >= sizeof tail || (size_t)(dot - path) + strlen(tag) + tl >= cap) return;
+    memcpy(tail, dot, tl + 1);
+    snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
+}
+
+static void shim_exit(void) {
+    pid_t pid = getpid();
+    bool mine = owner && pid == start_pid;
+    if (!mine && !follow) return;
+    if (!mine && mt__opt.report[0]) report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
+    if (mine) __libc_freeres(); /* its frees are counted: the guard is down */
+    in_shim++;
+    mt__atexit_actions();
+    in_shim--;
+}
+
+__attribute__((constructor(101))) static void shim_init(void) {
+    in_shim++;
+    bool early = atomic_load(&mt__initialized); /* an allocation beat us here */
+    if (!shim_started) shim_start();
+    if (mt_init() == 0 && early) mt__options_read(); /* environ may have been empty then */
+    stack_depth = mt__opt.stack_depth;
+    const char *f = getenv("MEMTALLY_FOLLOW");
+    follow = f && mt__parse_bool(f) == 1;
+    start_pid = getpid();
+
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)shim_init, &fo) == 0) self_map = fo.dlfo_link_map;
+    size_t (*fn)(void *) = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (fn) __atomic_store_n(&libc_usable, fn, __ATOMIC_RELEASE);
+
+    owner = decide_owner();
+    atexit(shim_exit);
+    in_shim--;
+}
