@@ -1,0 +1,58 @@
+#!/bin/sh
+# bench/run.sh - builds memtally's benchmarks in Release and prints the table.
+#
+#   bench/run.sh           full run (a few minutes on 2 cores)
+#   bench/run.sh --smoke   tiny iteration counts, seconds; checks still apply
+#
+# Builds into build-bench/ at the top of the source tree (override with
+# MEMTALLY_BENCH_DIR). The table is also saved to build-bench/bench-results.md.
+# Exit status is non-zero when a build fails or a benchmark's own check of
+# memtally's counts fails; timings never fail the run.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${MEMTALLY_BENCH_DIR:-$root/build-bench}
+smoke=""
+for arg in "$@"; do
+    case $arg in
+    --smoke) smoke="--smoke" ;;
+    *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+    esac
+done
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMEMTALLY_BUILD_BENCH=ON \
+        -DMEMTALLY_BUILD_TESTS=OFF -DMEMTALLY_BUILD_EXAMPLES=OFF -DMEMTALLY_BUILD_PRELOAD=OFF >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+fi
+if ! cmake --build "$build" -j2 --target bench_pairs bench_rss bench_readers >"$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+fi
+
+bin=$build/bench
+out=$build/bench-results.md
+{
+    echo "## memtally benchmarks${smoke:+ (smoke run: tiny counts, figures not meaningful)}"
+    echo
+    echo "- command: \`bench/run.sh${smoke:+ $smoke}\`"
+    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%d)"
+    echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(uname -sr)"
+    cc=$(grep -m1 '^CMAKE_C_COMPILER:' "$build/CMakeCache.txt" | sed 's/.*=//')
+    echo "- $(ldd --version 2>&1 | head -n1); $("$cc" --version | head -n1), -O2, Release"
+    echo
+} | tee "$out"
+
+status=0
+for prog in bench_pairs bench_rss bench_readers; do
+    if ! "$bin/$prog" $smoke | tee -a "$out"; then
+        echo "bench/run.sh: $prog failed" >&2
+        status=1
+    fi
+done
+echo "(saved to $out)"
+exit $status
