@@ -50,9 +50,11 @@ static void pool_free_all(category_pool *pool)
     pool->count = 0;
 }
 
+/* Frees what is left and the pool's own list. */
 static void pool_destroy(category_pool *pool)
 {
-    pool_free_all(pool);
+    for (size_t i = 0; i < pool->count; i++)
+        MT_FREE(pool->blocks[i]);
     free(pool->blocks);
     *pool = (category_pool){ 0 };
 }
@@ -95,8 +97,9 @@ int main(void)
     print_pool(&particles);
     print_pool(&strings);
 
-    pool_destroy(&strings);
     pool_destroy(&particles);
-    print_pool(&strings);
+    pool_destroy(&strings);
+    if (mt_category_stats("Pools", 1, &all) == 0)
+        printf("all pools destroyed: usage %" PRIu64 " bytes\n", all.current);
     return 0;
 }

@@ -2,8 +2,8 @@
  * renderer.c - the seed's VulkanRenderer example in C, and memtally's demo.
  *
  * A pretend engine sets up a renderer, a music track, a physics world and a
- * level, asks memtally where its memory went, shuts down (forgetting one
- * block on purpose) and prints the leak check and the full text report.
+ * level, asks memtally where its memory went, prints the full text report,
+ * then shuts down (forgetting one block on purpose) and runs the leak check.
  *
  * What it shows:
  *   - categories built at run time in a temporary buffer ("Renderer::%s"):
@@ -162,6 +162,10 @@ int main(void)
     mt_stats g = mt_global_stats();
     printf("  %-32s %9" PRIu64 " bytes live, peak %" PRIu64 " bytes\n", "whole program", g.current, g.peak);
 
+    printf("\n== Full report while running (mt_report, MT_FORMAT_TEXT) ==\n");
+    fflush(stdout);
+    mt_report(stdout, MT_FORMAT_TEXT);
+
     renderer_shutdown(&r);
     MT_FREE(static_bodies);
     MT_FREE(dynamic_bodies);
@@ -172,9 +176,5 @@ int main(void)
     fflush(stdout);
     uint64_t leaked = mt_leak_check(stdout);
     printf("  -> %" PRIu64 " bytes still live: the pipeline cache renderer_shutdown() forgot\n", leaked);
-
-    printf("\n== Full report (mt_report, MT_FORMAT_TEXT) ==\n");
-    fflush(stdout);
-    mt_report(stdout, MT_FORMAT_TEXT);
     return 0;
 }

@@ -1,0 +1,28 @@
+# The example programs (examples/), each run and its output checked by
+# examples/check_example.sh against numbers worked out from its source; the
+# JSON reports are checked with jq. Included from tests/CMakeLists.txt.
+
+if(NOT TARGET renderer)  # examples not built (MEMTALLY_BUILD_EXAMPLES=OFF)
+  return()
+endif()
+
+find_program(MT_JQ jq)
+if(NOT MT_JQ)
+  message(WARNING "jq not found: the example tests that read JSON reports will fail")
+  set(MT_JQ jq)
+endif()
+find_program(MT_BASH bash REQUIRED)
+
+foreach(example ${MT_EXAMPLES} basic_disabled)
+  add_test(NAME example_${example}
+    COMMAND ${MT_BASH} ${PROJECT_SOURCE_DIR}/examples/check_example.sh
+            ${example} $<TARGET_FILE:${example}>
+            ${CMAKE_CURRENT_BINARY_DIR}/example-work/${example}
+            ${PROJECT_SOURCE_DIR}/examples)
+  set_tests_properties(example_${example} PROPERTIES
+    TIMEOUT 60
+    LABELS examples
+    # Some examples leak on purpose for memtally to find; LeakSanitizer
+    # (MEMTALLY_SANITIZE=address) must not turn that into a failure.
+    ENVIRONMENT "JQ=${MT_JQ};NM=${CMAKE_NM};READELF=${CMAKE_READELF};ASAN_OPTIONS=detect_leaks=0")
+endforeach()
