@@ -1,0 +1,279 @@
+/*
+ * report.c - mt_report() and mt_report_file(), and the small helpers every
+ * report writer shares (escaping, site labels, sorting).
+ *
+ * The writers themselves live in report_text.c and report_json.c. A report
+ * reads one mt__view, taken under one hold of the registry lock, so the
+ * numbers in it are consistent with each other. Nothing here allocates
+ * through malloc: scratch memory comes from mt__meta_alloc, and sorting is
+ * done in place (glibc's qsort may call malloc, which the preload library
+ * would count).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Shared by report_text.c, report_json.c, leak.c and snapshot.c. */
+size_t mt__utf8_len(const unsigned char *s);
+const char *mt__text_escape(const char *s, char *buf, size_t cap);
+const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
+void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *));
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Length (2..4) of the well-formed UTF-8 sequence of more than one byte at s,
+ * or 0 when s does not start one (ASCII, stray continuation bytes, overlong
+ * forms, surrogates, code points past U+10FFFF, a sequence cut by the NUL). */
+size_t mt__utf8_len(const unsigned char *s) {
+    unsigned c = s[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;         /* overlong */
+        else if (c == 0xED) hi = 0x9F;    /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;         /* overlong */
+        else if (c == 0xF4) hi = 0x8F;    /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
+/* Copies s into buf for a text report: printable ASCII and well-formed UTF-8
+ * stay as they are (except the C1 controls U+0080..U+009F), a backslash
+ * becomes "\\", every other byte "\xNN". Cut with "..." when buf is too
+ * small. Returns buf ("(null)" for a NULL s). */
+const char *mt__text_escape(const char *s, char *buf, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0, mark = 0;
+    if (cap == 0) return buf;
+    if (!s) s = "(null)";
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        char piece[16];
+        size_t len = 0, take = 1;
+        size_t u = mt__utf8_len(p);
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+            piece[len++] = (char)*p;
+        } else if (*p == '\\') {
+            piece[len++] = '\\';
+            piece[len++] = '\\';
+        } else if (u && !(p[0] == 0xC2 && p[1] < 0xA0)) {
+            memcpy(piece, p, u);
+            len = take = u;
+        } else {
+            piece[len++] = '\\';
+            piece[len++] = 'x';
+            piece[len++] = hex[*p >> 4];
+            piece[len++] = hex[*p & 15];
+        }
+        if (o + len + 1 > cap) {
+            /* does not fit: end with "..." after the last whole piece that
+             * leaves room for it */
+            o = mark;
+            if (o + 4 <= cap) {
+                memcpy(buf + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        memcpy(buf + o, piece, len);
+        o += len;
+        p += take;
+        if (o + 4 <= cap) mark = o;
+    }
+    buf[o < cap ? o : cap - 1] = '\0';
+    return buf;
+}
+
+/* "file:line", "file", "function (file:line)", "function" or "(unknown site)",
+ * escaped for a text report. */
+const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap) {
+    char raw[4096 + 64];
+    if (s->file && s->function) {
+        if (s->line > 0) snprintf(raw, sizeof raw, "%s (%s:%d)", s->function, s->file, s->line);
+        else snprintf(raw, sizeof raw, "%s (%s)", s->function, s->file);
+    } else if (s->file) {
+        if (s->line > 0) snprintf(raw, sizeof raw, "%s:%d", s->file, s->line);
+        else snprintf(raw, sizeof raw, "%s", s->file);
+    } else if (s->function) {
+        snprintf(raw, sizeof raw, "%s", s->function);
+    } else {
+        snprintf(buf, cap, "(unknown site)");
+        return buf;
+    }
+    return mt__text_escape(raw, buf, cap);
+}
+
+/* Heapsort of an array of pointers; cmp gets two elements of the array. In
+ * place, no allocation. Not stable: comparators break every tie. */
+static void sift_down(const void **a, size_t root, size_t n, int (*cmp)(const void *, const void *)) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n) return;
+        if (child + 1 < n && cmp(a[child], a[child + 1]) < 0) child++;
+        if (cmp(a[root], a[child]) >= 0) return;
+        const void *t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+        root = child;
+    }
+}
+
+void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *)) {
+    if (n < 2) return;
+    for (size_t i = n / 2; i-- > 0;) sift_down(a, i, n, cmp);
+    for (size_t end = n - 1; end > 0; end--) {
+        const void *t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift_down(a, 0, end, cmp);
+    }
+}
+
+/* ---- mt_report ---------------------------------------------------------- */
+
+static int write_view(FILE *out, mt_format format, const mt__view *v) {
+    int rc = format == MT_FORMAT_JSON ? mt__report_json(out, v) : mt__report_text(out, v);
+    if (fflush(out) != 0 || ferror(out)) rc = -1;
+    if (rc != 0 && errno == 0) errno = EIO;
+    return rc;
+}
+
+static bool format_ok(mt_format format) {
+    return format == MT_FORMAT_TEXT || format == MT_FORMAT_JSON;
+}
+
+int mt_report(FILE *out, mt_format format) {
+    if (!out || !format_ok(format)) {
+        errno = EINVAL;
+        return -1;
+    }
+    mt_init();
+    mt__view v;
+    if (mt__view_take(&v) != 0) return -1;
+    errno = 0;
+    int rc = write_view(out, format, &v);
+    int e = errno;
+    mt__view_free(&v);
+    errno = e;
+    return rc;
+}
+
+/* ---- mt_report_file ----------------------------------------------------- */
+
+/* The process umask, read without changing it (umask() would race with
+ * other threads creating files). 022 when /proc is not there. */
+static mode_t current_umask(void) {
+    char buf[2048];
+    mode_t mask = 022;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mask;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return mask;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nUmask:");
+    if (p) mask = (mode_t)strtoul(p + 7, NULL, 8) & 0777;
+    return mask;
+}
+
+/* Makes sure the rename reaches the disk; failures here are not reported,
+ * the file itself is already complete. */
+static void sync_parent_dir(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t len = (size_t)(slash - path);
+        if (len == 0) len = 1; /* "/file" */
+        if (len >= sizeof dir) return;
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+int mt_report_file(const char *path, mt_format format) {
+    if (!path || !*path || !format_ok(format)) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t plen = strlen(path);
+    char tmp[4096 + 8];
+    if (plen + 8 > sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    mt_init();
+
+    /* The view is taken before the FILE is opened, so the FILE's own buffer
+     * (malloc'd by libc, counted under the preload library) is not in it. */
+    mt__view v;
+    if (mt__view_take(&v) != 0) return -1;
+
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".XXXXXX", 8);
+    int rc = -1, e = 0;
+    FILE *f = NULL;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        e = errno;
+        goto done;
+    }
+    /* mkstemp creates the file 0600; give the report the mode of the file
+     * it replaces, or what the umask allows for a new one. */
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : (0666 & ~current_umask());
+    if (fchmod(fd, mode) != 0) {
+        e = errno;
+        close(fd);
+        goto fail;
+    }
+    f = fdopen(fd, "w");
+    if (!f) {
+        e = errno;
+        close(fd);
+        goto fail;
+    }
+    errno = 0;
+    if (write_view(f, format, &v) != 0 || fsync(fileno(f)) != 0) {
+        e = errno ? errno : EIO;
+        fclose(f);
+        goto fail;
+    }
+    if (fclose(f) != 0) {
+        e = errno ? errno : EIO;
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        goto fail;
+    }
+    sync_parent_dir(path);
+    rc = 0;
+    goto done;
+fail:
+    unlink(tmp);
+done:
+    mt__view_free(&v);
+    if (rc != 0) errno = e;
+    return rc;
+}
