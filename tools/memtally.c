@@ -1,0 +1,73 @@
+/*
+ * memtally.c - the `memtally` command: sub-command dispatch and usage.
+ *
+ *   memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM [ARGS...]
+ *   memtally report FILE.json
+ *   memtally diff BEFORE.json AFTER.json
+ *
+ * Exit status: `run` exits with the program's status (see run.c); usage
+ * errors and unreadable reports exit 2.
+ */
+#include <string.h>
+
+#include "tool.h"
+
+void mt__usage(FILE *out) {
+    fputs("usage: memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM [ARGS...]\n"
+          "       memtally report FILE.json\n"
+          "       memtally diff BEFORE.json AFTER.json\n"
+          "\n"
+          "run      runs PROGRAM with every malloc-family call tracked (libmemtally_preload.so),\n"
+          "         then writes the report: JSON when FILE ends in .json, text otherwise\n"
+          "         (default memtally.<pid>.json). Exits with the program's status.\n"
+          "  -o FILE            where to write the report\n"
+          "  --leak-check       print the memory still live at exit to stderr; exit 23\n"
+          "                     when the program exited 0 but left memory behind\n"
+          "  --stack-depth N    attribute each allocation to the first of N callers that\n"
+          "                     is not an allocation wrapper (MEMTALLY_STACK_DEPTH)\n"
+          "report   prints a JSON report as text\n"
+          "diff     prints what changed per category and per site between two JSON reports\n"
+          "\n"
+          "Environment: MEMTALLY_PRELOAD (path of libmemtally_preload.so), MEMTALLY_LARGE,\n"
+          "MEMTALLY_LEAK_CHECK=1 (same as --leak-check).\n",
+          out);
+}
+
+int mt__cmd_report(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "memtally: report needs one report file\n");
+        mt__usage(stderr);
+        return MT_EXIT_USAGE;
+    }
+    mt__rpt r;
+    if (mt__rpt_load(argv[1], &r) != 0) return MT_EXIT_USAGE;
+    int rc = mt__rpt_text(stdout, &r);
+    mt__rpt_free(&r);
+    if (rc != 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "memtally: cannot write the report to standard output\n");
+        return MT_EXIT_USAGE;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        mt__usage(stderr);
+        return MT_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return mt__cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return mt__cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0) return mt__cmd_diff(argc - 1, argv + 1);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        mt__usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("memtally %d.%d.%d\n", MT_VERSION_MAJOR, MT_VERSION_MINOR, MT_VERSION_PATCH);
+        return 0;
+    }
+    fprintf(stderr, "memtally: unknown command \"%s\"\n", cmd);
+    mt__usage(stderr);
+    return MT_EXIT_USAGE;
+}

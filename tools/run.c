@@ -1,0 +1,307 @@
+/*
+ * run.c - `memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM ARGS...`
+ *
+ * Starts PROGRAM with libmemtally_preload.so in LD_PRELOAD and
+ * MEMTALLY_REPORT pointing at a JSON file in a private temporary directory,
+ * leaves its stdin, stdout and stderr alone, forwards SIGINT, SIGTERM, SIGHUP
+ * and SIGQUIT sent to memtally, and waits. Then it reads the report the
+ * program wrote at exit, names every site's function (and file:line) with
+ * symbolize.c, writes the final report and exits with the program's status
+ * (128 + signal when a signal killed it, as a shell does).
+ *
+ * With --leak-check it prints the leak report to stderr itself, after
+ * symbolising, and exits 23 when the program exited 0 but left memory
+ * behind. The program is not given MEMTALLY_LEAK_CHECK: its own leak report
+ * could only name raw addresses.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+typedef struct run_opts {
+    const char *output;   /* -o, or NULL for memtally.<pid>.json */
+    bool leak_check;
+    const char *stack_depth;
+    char **program;       /* NULL-terminated */
+} run_opts;
+
+static volatile sig_atomic_t child_pid;
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NFORWARDED (sizeof forwarded / sizeof *forwarded)
+
+/* A signal another process sent to memtally goes on to the program. One the
+ * terminal sent (si_code SI_KERNEL) already reached the program, which is
+ * in memtally's process group, so it is not sent twice. */
+static void forward(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    pid_t pid = child_pid;
+    if (pid > 0 && info && info->si_code <= 0) kill(pid, sig);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("memtally: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    mt__usage(stderr);
+    return MT_EXIT_USAGE;
+}
+
+static int parse(int argc, char **argv, run_opts *o) {
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') break;
+        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (++i == argc) return usage_error("%s needs a file name", a);
+            o->output = argv[i];
+        } else if (strncmp(a, "--output=", 9) == 0) {
+            o->output = a + 9;
+        } else if (strncmp(a, "-o", 2) == 0) {
+            o->output = a + 2;
+        } else if (strcmp(a, "--leak-check") == 0) {
+            o->leak_check = true;
+        } else if (strcmp(a, "--stack-depth") == 0 || strncmp(a, "--stack-depth=", 14) == 0) {
+            if (a[13] == '=') o->stack_depth = a + 14;
+            else if (++i == argc) return usage_error("%s needs a number", a);
+            else o->stack_depth = argv[i];
+            char *end;
+            long n = strtol(o->stack_depth, &end, 10);
+            if (*o->stack_depth == '\0' || *end || n < 1 || n > 64)
+                return usage_error("--stack-depth wants a number from 1 to 64, not \"%s\"", o->stack_depth);
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            mt__usage(stdout);
+            return 0;
+        } else {
+            return usage_error("run: unknown option %s", a);
+        }
+    }
+    if (i >= argc) return usage_error("run: no program given%s", "");
+    if (o->output && !*o->output) return usage_error("run: empty output file name%s", "");
+    o->program = argv + i;
+    return -1;
+}
+
+/* The file execvp will run, as an absolute path, for symbolisation. */
+static char *resolve_program(const char *name) {
+    char buf[PATH_MAX];
+    if (strchr(name, '/')) return realpath(name, buf) ? strdup(buf) : NULL;
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;;) {
+        size_t n = strcspn(p, ":");
+        char cand[PATH_MAX];
+        snprintf(cand, sizeof cand, "%.*s%s%s", (int)n, p, n ? "/" : "", name);
+        if (access(cand, X_OK) == 0 && realpath(cand, buf)) return strdup(buf);
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    return NULL;
+}
+
+static bool env_true(const char *name) {
+    const char *v = getenv(name);
+    return v && (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcasecmp(v, "true"));
+}
+
+static int setup_env(const char *preload, const char *report, const run_opts *o) {
+    const char *old = getenv("LD_PRELOAD");
+    size_t n = strlen(preload) + (old ? strlen(old) : 0) + 2;
+    char *ld = malloc(n);
+    if (!ld) return -1;
+    snprintf(ld, n, "%s%s%s", preload, old && *old ? ":" : "", old && *old ? old : "");
+    int rc = setenv("LD_PRELOAD", ld, 1);
+    free(ld);
+    if (rc || setenv("MEMTALLY_REPORT", report, 1) || unsetenv("MEMTALLY_LEAK_CHECK")) return -1;
+    if (o->stack_depth && setenv("MEMTALLY_STACK_DEPTH", o->stack_depth, 1)) return -1;
+    return 0;
+}
+
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* Forks and execs; returns the child's pid, or -1 after a message (exec
+ * errors travel back through a close-on-exec pipe). *status gets the exit
+ * status to use when exec failed. */
+static pid_t start(char **program, int *status) {
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        fprintf(stderr, "memtally: pipe: %s\n", strerror(errno));
+        *status = MT_EXIT_USAGE;
+        return -1;
+    }
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < NFORWARDED; i++) sigaddset(&block, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigemptyset(&dfl.sa_mask);
+        for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &dfl, NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        close(pfd[0]);
+        execvp(program[0], program);
+        int e = errno;
+        ssize_t w = write(pfd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    if (pid > 0) child_pid = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(pfd[1]);
+    if (pid < 0) {
+        fprintf(stderr, "memtally: fork: %s\n", strerror(errno));
+        close(pfd[0]);
+        *status = MT_EXIT_USAGE;
+        return -1;
+    }
+    int e = 0;
+    ssize_t got;
+    do got = read(pfd[0], &e, sizeof e);
+    while (got < 0 && errno == EINTR);
+    close(pfd[0]);
+    if (got == (ssize_t)sizeof e) {
+        fprintf(stderr, "memtally: cannot run %s: %s\n", program[0], strerror(e));
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        child_pid = 0;
+        *status = (e == ENOENT || e == ENOTDIR) ? 127 : 126;
+        return -1;
+    }
+    return pid;
+}
+
+/* Waits for the program without reaping it first, so that child_pid is
+ * cleared before the pid can be reused and a late signal cannot reach
+ * another process. Returns the shell-style exit status. */
+static int wait_program(pid_t pid, char *how, size_t howcap) {
+    siginfo_t info;
+    for (;;) {
+        memset(&info, 0, sizeof info);
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) == 0) break;
+        if (errno != EINTR) break;
+    }
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < NFORWARDED; i++) sigaddset(&block, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    child_pid = 0;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFSIGNALED(st)) {
+        snprintf(how, howcap, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        return 128 + WTERMSIG(st);
+    }
+    snprintf(how, howcap, "exited with status %d", WEXITSTATUS(st));
+    return WEXITSTATUS(st);
+}
+
+static int post_process(const run_opts *o, const char *report, const char *program, pid_t pid,
+                        int status, const char *how) {
+    struct stat sb;
+    if (stat(report, &sb) != 0) {
+        fprintf(stderr,
+                "memtally: %s %s and wrote no report (a static program, or one that did not reach exit, "
+                "cannot be tracked)\n",
+                o->program[0], how);
+        return o->leak_check && status == 0 ? MT_EXIT_USAGE : status;
+    }
+    mt__rpt r;
+    if (mt__rpt_load(report, &r) != 0) return status == 0 ? MT_EXIT_USAGE : status;
+
+    mt__sym *sym = mt__sym_new(program);
+    if (sym) mt__sym_report(sym, &r);
+
+    char defname[64];
+    const char *out = o->output;
+    if (!out) {
+        snprintf(defname, sizeof defname, "memtally.%ld.json", (long)pid);
+        out = defname;
+    }
+    int rc = status;
+    if (mt__rpt_write(&r, out) != 0) {
+        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
+        if (rc == 0) rc = MT_EXIT_USAGE;
+    } else if (!o->output) {
+        fprintf(stderr, "memtally: report written to %s\n", out);
+    }
+    if (o->leak_check) {
+        fflush(stderr);
+        uint64_t live = mt__rpt_leaks(stderr, &r);
+        if (live > 0 && status == 0) rc = MT_EXIT_LEAK;
+    }
+    mt__sym_free(sym);
+    mt__rpt_free(&r);
+    return rc;
+}
+
+int mt__cmd_run(int argc, char **argv) {
+    run_opts o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (env_true("MEMTALLY_LEAK_CHECK")) o.leak_check = true;
+
+    const char *preload = mt__preload_path();
+    if (!preload) return MT_EXIT_USAGE;
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/memtally.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "memtally: cannot make a temporary directory in %s: %s\n",
+                tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return MT_EXIT_USAGE;
+    }
+    char absdir[PATH_MAX], report[PATH_MAX + 16];
+    snprintf(report, sizeof report, "%s/report.json", realpath(dir, absdir) ? absdir : dir);
+    char *program = resolve_program(o.program[0]);
+
+    if (setup_env(preload, report, &o) != 0) {
+        fprintf(stderr, "memtally: cannot set the environment: %s\n", strerror(errno));
+        remove_dir(dir);
+        free(program);
+        return MT_EXIT_USAGE;
+    }
+    struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &sa, NULL);
+
+    int status = 0;
+    pid_t pid = start(o.program, &status);
+    if (pid > 0) {
+        char how[128];
+        status = wait_program(pid, how, sizeof how);
+        status = post_process(&o, report, program, pid, status, how);
+    }
+    remove_dir(dir);
+    free(program);
+    return status;
+}
