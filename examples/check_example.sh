@@ -53,6 +53,8 @@ site_filter() {
     echo ".sites[] | select(.category == \"$2\" and .line == $3 and (.file | tostring | endswith(\"$1\")))"
 }
 
+[ -x "$exe" ] || fail "no executable at $exe"
+
 case $name in
 
 renderer)
