@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# check_example.sh NAME EXECUTABLE WORKDIR SOURCEDIR
+# check_example.sh NAME EXECUTABLE WORKDIR SOURCEDIR [MEMTALLY_COMMAND]
 #
 # Runs one example program and checks what it prints against numbers worked
 # out here from the example's source (sizes, counts, string lengths), and
 # checks the JSON reports with jq. Used by tests/examples.cmake.
 set -u
 
-name=$1 exe=$2 work=$3 src=$4
+name=$1 exe=$2 work=$3 src=$4 cli=${5-}
 
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 
@@ -259,6 +259,26 @@ basic_disabled)
     ! "${READELF:-readelf}" -d "$exe" | grep -q "libmemtally" || fail "basic_disabled links libmemtally"
     MEMTALLY_LEAK_CHECK=1 MEMTALLY_REPORT=r.json "$exe" >/dev/null 2>err.txt
     [ ! -e r.json ] && [ ! -s err.txt ] || fail "the environment turned tracking on in basic_disabled"
+    ;;
+
+basic_disabled_run)
+    # The untracked build, tracked from outside: `memtally run` preloads
+    # libmemtally_preload.so and attributes each malloc to its caller's
+    # file:line. The blocks basic.c allocates itself must be there exactly.
+    [ -x "$cli" ] || fail "no memtally command at '$cli'"
+    "$cli" run -o run.json -- "$exe" >out.txt 2>err.txt
+    status=$?
+    status_is 0
+    out_has "memory tracking disabled at compile time (MEMTALLY_DISABLE)"
+    j=run.json
+    jq_is $j .global.current 0
+    jq_is $j ".global.allocated >= $((1024 + 100 * 4 + 2048))" true
+    for site in 'MT_ALLOC(1024, "App::Buffers")=1024' 'MT_NEW_ARRAY(uint32_t, 100, "App::Tables")=400' \
+        'MT_REALLOC(a.buffer, 2048, NULL)=2048'; do
+        l=$(line_of basic.c "${site%=*}")
+        jq_is $j "[.sites[] | select(.line == $l and (.file // \"\" | endswith(\"basic.c\"))) | .allocated] | add" \
+            "${site##*=}"
+    done
     ;;
 
 auto_tu)

@@ -26,3 +26,18 @@ foreach(example ${MT_EXAMPLES} basic_disabled)
     # (MEMTALLY_SANITIZE=address) must not turn that into a failure.
     ENVIRONMENT "JQ=${MT_JQ};NM=${CMAKE_NM};READELF=${CMAKE_READELF};ASAN_OPTIONS=detect_leaks=0")
 endforeach()
+
+# The MEMTALLY_DISABLE build of basic.c, tracked from outside by the memtally
+# command (preload library): the blocks basic.c allocates appear at their
+# file:line without any change to the program.
+if(TARGET memtally_cli AND TARGET memtally_preload)
+  add_test(NAME example_basic_disabled_run
+    COMMAND ${MT_BASH} ${PROJECT_SOURCE_DIR}/examples/check_example.sh
+            basic_disabled_run $<TARGET_FILE:basic_disabled>
+            ${CMAKE_CURRENT_BINARY_DIR}/example-work/basic_disabled_run
+            ${PROJECT_SOURCE_DIR}/examples $<TARGET_FILE:memtally_cli>)
+  set_tests_properties(example_basic_disabled_run PROPERTIES
+    TIMEOUT 60
+    LABELS examples
+    ENVIRONMENT "JQ=${MT_JQ}")
+endif()
