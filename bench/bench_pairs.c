@@ -389,14 +389,14 @@ static bool has_target(int v, const config *cf, double *limit) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_pairs [--smoke] [--pairs N] [--rounds R] [--threads 1,2,4] [--no-xthread]\n"
-            "                   [--only VARIANT] [--no-warmup]\n"
+            "                   [--only VARIANT] [--no-warmup] [--raw]\n"
             "  VARIANT: plain explicit scope runtime sites seed\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     uint64_t pairs = 1000000;
-    int rounds = 7, warmup = 1, xthread = 1;
+    int rounds = 7, warmup = 1, xthread = 1, raw = 0;
     int threads[3] = {1, 2, 4}, nthreadcfg = 3;
     bool only[V_COUNT] = {0}, any_only = false;
 
@@ -419,6 +419,8 @@ int main(int argc, char **argv) {
             }
         } else if (strcmp(argv[i], "--no-xthread") == 0) {
             xthread = 0;
+        } else if (strcmp(argv[i], "--raw") == 0) {
+            raw = 1;
         } else if (strcmp(argv[i], "--no-warmup") == 0) {
             warmup = 0;
         } else if ((val = bench_opt(argc, argv, &i, "--only"))) {
@@ -471,7 +473,11 @@ int main(int argc, char **argv) {
             /* Rotate the order each round so no variant always runs first. */
             for (int k = 0; k < V_COUNT; k++) {
                 int v = (k + r) % V_COUNT;
-                if (run[v]) ns[c][v][r] = run_job(v, cfgs[c].pattern, cfgs[c].nthreads, vpairs[v]);
+                if (!run[v]) continue;
+                ns[c][v][r] = run_job(v, cfgs[c].pattern, cfgs[c].nthreads, vpairs[v]);
+                if (raw)
+                    fprintf(stderr, "round %d %s %d threads %-8s %.1f ns\n", r, cfgs[c].pattern == P_OWN ? "own" : "xthread",
+                            cfgs[c].nthreads, variant_key[v], ns[c][v][r]);
             }
         }
     }
