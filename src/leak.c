@@ -24,7 +24,6 @@
 /* Shared helpers, defined in report.c. */
 const char *mt__text_escape(const char *s, char *buf, size_t cap);
 const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
-void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *));
 
 static void emit(FILE *out, mt_log_level level, const char *fmt, ...) MT_PRINTF(3, 4);
 static void emit(FILE *out, mt_log_level level, const char *fmt, ...) {
@@ -58,18 +57,35 @@ static int digits(uint64_t n) {
     return d;
 }
 
-static int cmp_cat(const void *a, const void *b) {
-    const mt__cat_view *x = a, *y = b;
-    if (x->self.current != y->self.current) return x->self.current > y->self.current ? -1 : 1;
-    return strcmp(x->name, y->name);
+static int cmp_cat(uint32_t x, uint32_t y, void *ctx) {
+    const mt__view *v = ctx;
+    const mt__cat_view *a = &v->cats[x], *b = &v->cats[y];
+    if (a->self.current != b->self.current) return a->self.current > b->self.current ? -1 : 1;
+    return strcmp(a->name, b->name);
 }
 
-static int cmp_site(const void *a, const void *b) {
-    const mt__site_view *x = a, *y = b;
-    if (x->stats.current != y->stats.current) return x->stats.current > y->stats.current ? -1 : 1;
-    if (x->stats.total_allocated != y->stats.total_allocated)
-        return x->stats.total_allocated > y->stats.total_allocated ? -1 : 1;
+static int cmp_site(uint32_t x, uint32_t y, void *ctx) {
+    const mt__view *v = ctx;
+    const mt_stats *a = &v->sites[x].stats, *b = &v->sites[y].stats;
+    if (a->current != b->current) return a->current > b->current ? -1 : 1;
+    if (a->total_allocated != b->total_allocated) return a->total_allocated > b->total_allocated ? -1 : 1;
     return x < y ? -1 : x > y;
+}
+
+/* Indices of the live entries, largest first; in view order when there is
+ * no memory for the index array (then *n counts them and *order is NULL). */
+static uint32_t *live_order(const mt__view *v, bool sites, size_t *n, size_t *bytes) {
+    size_t total = sites ? v->nsites : v->ncats;
+    *n = 0;
+    for (size_t i = 0; i < total; i++) *n += is_live(sites ? &v->sites[i].stats : &v->cats[i].self);
+    *bytes = *n * sizeof(uint32_t);
+    uint32_t *order = *n ? mt__meta_alloc(*bytes) : NULL;
+    if (!order) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < total; i++)
+        if (is_live(sites ? &v->sites[i].stats : &v->cats[i].self)) order[k++] = (uint32_t)i;
+    mt__sort_u32(order, *n, sites ? cmp_site : cmp_cat, (void *)v);
+    return order;
 }
 
 void mt__leak_write(FILE *out, const mt__view *v) {
@@ -78,50 +94,32 @@ void mt__leak_write(FILE *out, const mt__view *v) {
         emit(out, MT_LOG_INFO, "no leaks");
         return;
     }
-    char h[32];
+    char h[32], name[1100], label[1100];
     emit(out, MT_LOG_ERROR, "leak check: %s (%" PRIu64 " bytes) in %" PRIu64 " %s still live",
          mt__human_bytes(g->current, h, sizeof h), g->current, blocks(g), plural(blocks(g)));
-
-    size_t cap = v->ncats > v->nsites ? v->ncats : v->nsites;
-    size_t bytes = cap * sizeof(void *);
-    const void **order = cap ? mt__meta_alloc(bytes) : NULL;
     int w = digits(g->current);
-    char name[1100], label[1100];
+    size_t n, bytes;
 
-    /* Without scratch memory the lists come unsorted, in view order. */
-    size_t n = 0;
-    for (size_t i = 0; i < v->ncats; i++)
-        if (is_live(&v->cats[i].self)) {
-            if (order) order[n] = &v->cats[i];
-            n++;
-        }
-    if (n) {
-        emit(out, MT_LOG_WARN, "by category:");
-        if (order) mt__sort_ptrs(order, n, cmp_cat);
-        for (size_t i = 0; i < (order ? n : v->ncats); i++) {
-            const mt__cat_view *c = order ? order[i] : &v->cats[i];
-            if (!order && !is_live(&c->self)) continue;
-            emit(out, MT_LOG_WARN, "  %*" PRIu64 " bytes in %" PRIu64 " %s: %s", w, c->self.current,
-                 blocks(&c->self), plural(blocks(&c->self)), mt__text_escape(c->name, name, sizeof name));
-        }
+    uint32_t *order = live_order(v, false, &n, &bytes);
+    if (n) emit(out, MT_LOG_WARN, "by category:");
+    for (size_t i = 0, k = 0; k < n; i++) {
+        const mt__cat_view *c = &v->cats[order ? order[i] : i];
+        if (!order && !is_live(&c->self)) continue;
+        k++;
+        emit(out, MT_LOG_WARN, "  %*" PRIu64 " bytes in %" PRIu64 " %s: %s", w, c->self.current, blocks(&c->self),
+             plural(blocks(&c->self)), mt__text_escape(c->name, name, sizeof name));
     }
+    if (order) mt__meta_free(order, bytes);
 
-    n = 0;
-    for (size_t i = 0; i < v->nsites; i++)
-        if (is_live(&v->sites[i].stats)) {
-            if (order) order[n] = &v->sites[i];
-            n++;
-        }
-    if (n) {
-        emit(out, MT_LOG_WARN, "by site:");
-        if (order) mt__sort_ptrs(order, n, cmp_site);
-        for (size_t i = 0; i < (order ? n : v->nsites); i++) {
-            const mt__site_view *s = order ? order[i] : &v->sites[i];
-            if (!order && !is_live(&s->stats)) continue;
-            emit(out, MT_LOG_WARN, "  %*" PRIu64 " bytes in %" PRIu64 " %s: %s [%s]", w, s->stats.current,
-                 blocks(&s->stats), plural(blocks(&s->stats)), mt__site_label(s, label, sizeof label),
-                 mt__text_escape(s->category, name, sizeof name));
-        }
+    order = live_order(v, true, &n, &bytes);
+    if (n) emit(out, MT_LOG_WARN, "by site:");
+    for (size_t i = 0, k = 0; k < n; i++) {
+        const mt__site_view *s = &v->sites[order ? order[i] : i];
+        if (!order && !is_live(&s->stats)) continue;
+        k++;
+        emit(out, MT_LOG_WARN, "  %*" PRIu64 " bytes in %" PRIu64 " %s: %s [%s]", w, s->stats.current,
+             blocks(&s->stats), plural(blocks(&s->stats)), mt__site_label(s, label, sizeof label),
+             mt__text_escape(s->category, name, sizeof name));
     }
     if (order) mt__meta_free(order, bytes);
 }

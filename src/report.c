@@ -1,13 +1,13 @@
 /*
  * report.c - mt_report() and mt_report_file(), and the small helpers every
- * report writer shares (escaping, site labels, sorting).
+ * report writer shares (escaping, site labels).
  *
  * The writers themselves live in report_text.c and report_json.c. A report
  * reads one mt__view, taken under one hold of the registry lock, so the
- * numbers in it are consistent with each other. Nothing here allocates
+ * numbers in it are consistent with each other. No writer allocates
  * through malloc: scratch memory comes from mt__meta_alloc, and sorting is
- * done in place (glibc's qsort may call malloc, which the preload library
- * would count).
+ * mt__sort_u32 in place (glibc's qsort may call malloc, which the preload
+ * library would count).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,6 @@
 size_t mt__utf8_len(const unsigned char *s);
 const char *mt__text_escape(const char *s, char *buf, size_t cap);
 const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
-void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *));
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -116,32 +115,6 @@ const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap) {
         return buf;
     }
     return mt__text_escape(raw, buf, cap);
-}
-
-/* Heapsort of an array of pointers; cmp gets two elements of the array. In
- * place, no allocation. Not stable: comparators break every tie. */
-static void sift_down(const void **a, size_t root, size_t n, int (*cmp)(const void *, const void *)) {
-    for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n) return;
-        if (child + 1 < n && cmp(a[child], a[child + 1]) < 0) child++;
-        if (cmp(a[root], a[child]) >= 0) return;
-        const void *t = a[root];
-        a[root] = a[child];
-        a[child] = t;
-        root = child;
-    }
-}
-
-void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *)) {
-    if (n < 2) return;
-    for (size_t i = n / 2; i-- > 0;) sift_down(a, i, n, cmp);
-    for (size_t end = n - 1; end > 0; end--) {
-        const void *t = a[0];
-        a[0] = a[end];
-        a[end] = t;
-        sift_down(a, 0, end, cmp);
-    }
 }
 
 /* ---- mt_report ---------------------------------------------------------- */

@@ -6,11 +6,13 @@
  *    "categories": {name: {parent, depth, allocated, freed, current, peak,
  *                          allocs, frees, blocks, total: {... the same with descendants}}},
  *    "sites": [{file, line, function, category, allocated, freed, current,
- *               peak, allocs, frees, blocks [, pc]}]}
+ *               peak, allocs, frees, blocks [, pc, module, offset]}]}
  *
  * Extra fields beyond the schema: "depth" and "blocks" (live blocks) for
- * categories and sites, and "pc" (the calling address as a "0x..." string)
- * for sites recorded by the preload library. Categories come parents first,
+ * categories and sites; for sites recorded by the preload library "pc"
+ * (the calling address as a "0x..." string), "module" (the path of the
+ * object holding it) and "offset" (pc minus the module's base, "0x...",
+ * stable across runs unlike pc). Categories come parents first,
  * siblings by name; sites in the order they first allocated. A site that
  * never handed out a block is left out. "parent" is null at the top,
  * "function" null when the site came from file:line only, "file" null when
@@ -97,6 +99,11 @@ int mt__report_json(FILE *out, const mt__view *v) {
         put_stats(out, &s->stats);
         fprintf(out, ", \"blocks\": %" PRIu64, s->stats.alloc_count - s->stats.free_count);
         if (s->pc) fprintf(out, ", \"pc\": \"0x%" PRIxPTR "\"", (uintptr_t)s->pc);
+        if (s->module) {
+            fputs(", \"module\": ", out);
+            put_string(out, s->module);
+            fprintf(out, ", \"offset\": \"0x%" PRIxPTR "\"", s->offset);
+        }
         putc('}', out);
     }
     fputs(shown ? "\n  ]\n}\n" : "]\n}\n", out);

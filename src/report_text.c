@@ -17,7 +17,6 @@
 /* Shared helpers, defined in report.c. */
 const char *mt__text_escape(const char *s, char *buf, size_t cap);
 const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
-void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *));
 
 #define TOP_SITES 20
 
@@ -45,70 +44,71 @@ static uint64_t live_blocks(const mt_stats *s) {
 /* ---- category tree ------------------------------------------------------ */
 
 typedef struct node {
-    const mt__cat_view *cat;
-    size_t parent;       /* index into the node array, SIZE_MAX at the top */
-    size_t first, count; /* children: a run in the sorted array */
+    size_t parent;       /* index into view->cats, SIZE_MAX at the top */
+    size_t first, count; /* children: a run in tree.sorted */
 } node;
 
 typedef struct tree {
+    const mt__view *v;
     node *nodes;          /* parallel to view->cats */
-    const void **sorted;  /* node pointers, grouped by parent, siblings in print order */
+    uint32_t *sorted;     /* category indices, grouped by parent, siblings in print order */
     size_t roots_first, roots_count;
     void *mem;
     size_t mem_bytes;
 } tree;
 
-static int cmp_cat_name(const void *a, const void *b) {
-    return strcmp(((const mt__cat_view *)a)->name, ((const mt__cat_view *)b)->name);
+static int cmp_cat_name(uint32_t x, uint32_t y, void *ctx) {
+    const mt__view *v = ctx;
+    return strcmp(v->cats[x].name, v->cats[y].name);
 }
 
 /* Group by parent, then current bytes with descendants (largest first),
  * then name. */
-static int cmp_sibling(const void *a, const void *b) {
-    const node *x = a, *y = b;
-    if (x->parent != y->parent) return x->parent < y->parent ? -1 : 1;
-    if (x->cat->total.current != y->cat->total.current)
-        return x->cat->total.current > y->cat->total.current ? -1 : 1;
-    return strcmp(x->cat->name, y->cat->name);
+static int cmp_sibling(uint32_t x, uint32_t y, void *ctx) {
+    const tree *t = ctx;
+    const mt__cat_view *a = &t->v->cats[x], *b = &t->v->cats[y];
+    if (t->nodes[x].parent != t->nodes[y].parent) return t->nodes[x].parent < t->nodes[y].parent ? -1 : 1;
+    if (a->total.current != b->total.current) return a->total.current > b->total.current ? -1 : 1;
+    return strcmp(a->name, b->name);
 }
 
 static int tree_build(tree *t, const mt__view *v) {
     size_t n = v->ncats;
     memset(t, 0, sizeof *t);
+    t->v = v;
     t->roots_first = SIZE_MAX;
     if (n == 0) return 0;
-    t->mem_bytes = n * (sizeof(node) + 2 * sizeof(void *));
+    t->mem_bytes = n * (sizeof(node) + 2 * sizeof(uint32_t));
     t->mem = mt__meta_alloc(t->mem_bytes);
     if (!t->mem) return -1;
     t->nodes = t->mem;
-    t->sorted = (const void **)(t->nodes + n);
-    const void **byname = t->sorted + n;
+    t->sorted = (uint32_t *)(t->nodes + n);
+    uint32_t *byname = t->sorted + n;
 
-    for (size_t i = 0; i < n; i++) byname[i] = &v->cats[i];
-    mt__sort_ptrs(byname, n, cmp_cat_name);
+    /* parents by name: a binary search in the names sorted bytewise */
+    for (size_t i = 0; i < n; i++) byname[i] = (uint32_t)i;
+    mt__sort_u32(byname, n, cmp_cat_name, (void *)v);
     for (size_t i = 0; i < n; i++) {
         node *nd = &t->nodes[i];
-        nd->cat = &v->cats[i];
         nd->parent = SIZE_MAX;
-        const char *pname = nd->cat->parent;
-        if (!pname) continue;
-        size_t lo = 0, hi = n;
+        const char *pname = v->cats[i].parent;
+        size_t lo = 0, hi = pname ? n : 0;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            int c = strcmp(((const mt__cat_view *)byname[mid])->name, pname);
+            int c = strcmp(v->cats[byname[mid]].name, pname);
             if (c == 0) {
-                nd->parent = (size_t)((const mt__cat_view *)byname[mid] - v->cats);
+                nd->parent = byname[mid];
                 break;
             }
             if (c < 0) lo = mid + 1;
             else hi = mid;
         }
     }
-    for (size_t i = 0; i < n; i++) t->sorted[i] = &t->nodes[i];
-    mt__sort_ptrs(t->sorted, n, cmp_sibling);
+    for (size_t i = 0; i < n; i++) t->sorted[i] = (uint32_t)i;
+    mt__sort_u32(t->sorted, n, cmp_sibling, t);
     for (size_t i = 0; i < n;) {
-        size_t p = ((const node *)t->sorted[i])->parent, j = i;
-        while (j < n && ((const node *)t->sorted[j])->parent == p) j++;
+        size_t p = t->nodes[t->sorted[i]].parent, j = i;
+        while (j < n && t->nodes[t->sorted[j]].parent == p) j++;
         if (p == SIZE_MAX) {
             t->roots_first = i;
             t->roots_count = j - i;
@@ -137,26 +137,27 @@ static const char *short_name(const mt__cat_view *c) {
     return c->name;
 }
 
-static void print_cat(FILE *out, const tree *t, const node *nd, int depth) {
+static void print_cat(FILE *out, const tree *t, uint32_t i, int depth) {
     char a[32], b[32], c[32], d[32], name[1100];
-    const mt__cat_view *cat = nd->cat;
+    const mt__cat_view *cat = &t->v->cats[i];
+    const node *nd = &t->nodes[i];
     fprintf(out, "%11s %11s %9" PRIu64 "  %11s %11s %9" PRIu64 "  %*s%s\n",
             mt__human_bytes(cat->self.current, a, sizeof a), mt__human_bytes(cat->self.peak, b, sizeof b),
             live_blocks(&cat->self), mt__human_bytes(cat->total.current, c, sizeof c),
             mt__human_bytes(cat->total.peak, d, sizeof d), live_blocks(&cat->total), depth * 2, "",
             mt__text_escape(short_name(cat), name, sizeof name));
-    for (size_t i = 0; i < nd->count; i++) print_cat(out, t, t->sorted[nd->first + i], depth + 1);
+    for (size_t k = 0; k < nd->count; k++) print_cat(out, t, t->sorted[nd->first + k], depth + 1);
 }
 
 /* ---- sites -------------------------------------------------------------- */
 
 /* Current bytes (largest first), then bytes ever allocated, then the order
  * in which the sites appeared. */
-static int cmp_site(const void *a, const void *b) {
-    const mt__site_view *x = a, *y = b;
-    if (x->stats.current != y->stats.current) return x->stats.current > y->stats.current ? -1 : 1;
-    if (x->stats.total_allocated != y->stats.total_allocated)
-        return x->stats.total_allocated > y->stats.total_allocated ? -1 : 1;
+static int cmp_site(uint32_t x, uint32_t y, void *ctx) {
+    const mt__view *v = ctx;
+    const mt_stats *a = &v->sites[x].stats, *b = &v->sites[y].stats;
+    if (a->current != b->current) return a->current > b->current ? -1 : 1;
+    if (a->total_allocated != b->total_allocated) return a->total_allocated > b->total_allocated ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
@@ -167,18 +168,18 @@ static int print_sites(FILE *out, const mt__view *v) {
         fputs("Top sites: none\n", out);
         return 0;
     }
-    size_t bytes = used * sizeof(void *);
-    const void **order = mt__meta_alloc(bytes);
+    size_t bytes = used * sizeof(uint32_t);
+    uint32_t *order = mt__meta_alloc(bytes);
     if (!order) return -1;
     size_t k = 0;
     for (size_t i = 0; i < v->nsites; i++)
-        if (v->sites[i].stats.alloc_count > 0) order[k++] = &v->sites[i];
-    mt__sort_ptrs(order, used, cmp_site);
+        if (v->sites[i].stats.alloc_count > 0) order[k++] = (uint32_t)i;
+    mt__sort_u32(order, used, cmp_site, (void *)v);
     size_t shown = used < TOP_SITES ? used : TOP_SITES;
     fprintf(out, "Top sites by current bytes (%zu of %zu)\n", shown, used);
     fprintf(out, "%11s %11s %9s %9s  %s\n", "current", "peak", "allocs", "blocks", "site [category]");
     for (size_t i = 0; i < shown; i++) {
-        const mt__site_view *s = order[i];
+        const mt__site_view *s = &v->sites[order[i]];
         char a[32], b[32], label[1100], cat[1100];
         fprintf(out, "%11s %11s %9" PRIu64 " %9" PRIu64 "  %s [%s]\n", mt__human_bytes(s->stats.current, a, sizeof a),
                 mt__human_bytes(s->stats.peak, b, sizeof b), s->stats.alloc_count, live_blocks(&s->stats),

@@ -17,7 +17,6 @@
 
 /* Shared helpers, defined in report.c. */
 const char *mt__text_escape(const char *s, char *buf, size_t cap);
-void mt__sort_ptrs(const void **a, size_t n, int (*cmp)(const void *, const void *));
 
 typedef struct snap_cat {
     const char *name;
@@ -32,8 +31,9 @@ struct mt_snapshot {
     snap_cat cats[];   /* sorted by name (bytes, as strcmp); then the strings */
 };
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp(((const mt__cat_view *)a)->name, ((const mt__cat_view *)b)->name);
+static int cmp_name(uint32_t x, uint32_t y, void *ctx) {
+    const mt__view *v = ctx;
+    return strcmp(v->cats[x].name, v->cats[y].name);
 }
 
 mt_snapshot *mt_snapshot_take(const char *label) {
@@ -43,8 +43,8 @@ mt_snapshot *mt_snapshot_take(const char *label) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t order_bytes = v.ncats * sizeof(void *);
-    const void **order = v.ncats ? mt__meta_alloc(order_bytes) : NULL;
+    size_t order_bytes = v.ncats * sizeof(uint32_t);
+    uint32_t *order = v.ncats ? mt__meta_alloc(order_bytes) : NULL;
     size_t bytes = sizeof(mt_snapshot) + v.ncats * sizeof(snap_cat) + (label ? strlen(label) + 1 : 0);
     for (size_t i = 0; i < v.ncats; i++) bytes += strlen(v.cats[i].name) + 1;
     mt_snapshot *s = (v.ncats && !order) ? NULL : mt__meta_alloc(bytes);
@@ -66,10 +66,10 @@ mt_snapshot *mt_snapshot_take(const char *label) {
         s->label = str;
         str += len;
     }
-    for (size_t i = 0; i < v.ncats; i++) order[i] = &v.cats[i];
-    mt__sort_ptrs(order, v.ncats, cmp_name);
+    for (size_t i = 0; i < v.ncats; i++) order[i] = (uint32_t)i;
+    mt__sort_u32(order, v.ncats, cmp_name, &v);
     for (size_t i = 0; i < v.ncats; i++) {
-        const mt__cat_view *c = order[i];
+        const mt__cat_view *c = &v.cats[order[i]];
         size_t len = strlen(c->name) + 1;
         memcpy(str, c->name, len);
         s->cats[i].name = str;

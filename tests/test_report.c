@@ -42,32 +42,49 @@
 
 /* ---- the fixed state ----------------------------------------------------- */
 
+/* The blocks the state keeps live, freed by the group teardown. */
+static void *live[32];
+static int nlive;
+
+static void *keep(void *p) {
+    assert_non_null(p);
+    assert_true(nlive < 32);
+    return live[nlive++] = p;
+}
+
 static int setup_state(void **state) {
     (void)state;
     void *t[3];
     for (int i = 0; i < 3; i++) t[i] = mt_alloc(4096, "Renderer::Textures::Diffuse", "renderer.c", 42);
     mt_free(t[1]);
-    (void)mt_alloc(2 * 1024 * 1024, "Renderer::Textures::Normal", "renderer.c", 57);
+    keep(t[0]);
+    keep(t[2]);
+    keep(mt_alloc(2 * 1024 * 1024, "Renderer::Textures::Normal", "renderer.c", 57));
     void *m = mt_alloc(1536, "Renderer::Meshes", "mesh.c", 10);
-    m = mt_realloc(m, 3000, NULL, "mesh.c", 12);
-    (void)mt_calloc(10, 16, "Renderer::Meshes", "mesh.c", 30);
-    (void)mt_alloc(512, "Audio", "audio.c", 7);
-    (void)mt_alloc(100, "Audio", NULL, 0);
+    keep(mt_realloc(m, 3000, NULL, "mesh.c", 12));
+    keep(mt_calloc(10, 16, "Renderer::Meshes", "mesh.c", 30));
+    keep(mt_alloc(512, "Audio", "audio.c", 7));
+    keep(mt_alloc(100, "Audio", NULL, 0));
     void *a = mt_alloc(100000, "Audio::Music", "audio.c", 20);
     void *b = mt_alloc(100000, "Audio::Music", "audio.c", 20);
     mt_free(a);
     mt_free(b);
     mt_scope_push("Physics");
-    (void)mt_alloc(64, NULL, "physics.c", 5);
+    keep(mt_alloc(64, NULL, "physics.c", 5));
     mt_scope_pop();
-    (void)mt_alloc(10, NULL, "main.c", 1);
-    (void)mt_strdup("hello", "Strings", "str.c", 3);
-    (void)mt_alloc(8, NAME_QUOTE, FILE_ODD, 9);
-    (void)mt_alloc(16, NAME_UTF8, "net.c", 2);
-    (void)mt_alloc(24, NAME_CTL, "net.c", 3);
-    (void)mt_alloc(32, NAME_BAD, "net.c", 4);
-    assert_non_null(m);
+    keep(mt_alloc(10, NULL, "main.c", 1));
+    keep(mt_strdup("hello", "Strings", "str.c", 3));
+    keep(mt_alloc(8, NAME_QUOTE, FILE_ODD, 9));
+    keep(mt_alloc(16, NAME_UTF8, "net.c", 2));
+    keep(mt_alloc(24, NAME_CTL, "net.c", 3));
+    keep(mt_alloc(32, NAME_BAD, "net.c", 4));
     umask(022);
+    return 0;
+}
+
+static int teardown_state(void **state) {
+    (void)state;
+    while (nlive > 0) mt_free(live[--nlive]);
     return 0;
 }
 
@@ -330,6 +347,55 @@ static void test_text_structure(void **state) {
     free(text);
 }
 
+/* ---- helpers inside the library ------------------------------------------ */
+
+/* Internal functions of the writers (src/internal.h, src/report.c). */
+const char *mt__human_bytes(uint64_t bytes, char *buf, size_t cap);
+const char *mt__text_escape(const char *s, char *buf, size_t cap);
+
+static void test_human_bytes(void **state) {
+    (void)state;
+    static const struct {
+        uint64_t bytes;
+        const char *text;
+    } cases[] = {
+        {0, "0 B"},
+        {1, "1 B"},
+        {512, "512 B"},
+        {1023, "1023 B"},
+        {1024, "1.00 KiB"},
+        {1536, "1.50 KiB"},
+        {1048064, "1023.50 KiB"},
+        {1048570, "1023.99 KiB"},
+        {1048571, "1.00 MiB"}, /* 1023.995 KiB would print as "1024.00 KiB" */
+        {1048576, "1.00 MiB"},
+        {3u << 20, "3.00 MiB"},
+        {(uint64_t)5 << 30, "5.00 GiB"},
+        {(uint64_t)1 << 40, "1.00 TiB"},
+        {(uint64_t)1 << 50, "1024.00 TiB"},
+        {UINT64_MAX, "16777216.00 TiB"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[32];
+        assert_string_equal(mt__human_bytes(cases[i].bytes, buf, sizeof buf), cases[i].text);
+    }
+}
+
+static void test_text_escape(void **state) {
+    (void)state;
+    char buf[64];
+    assert_string_equal(mt__text_escape("plain::name", buf, sizeof buf), "plain::name");
+    assert_string_equal(mt__text_escape("a\\b\n", buf, sizeof buf), "a\\\\b\\x0a");
+    assert_string_equal(mt__text_escape("\x01\x7f\xc2\x85\xc3\xa9", buf, sizeof buf), "\\x01\\x7f\\xc2\\x85\xc3\xa9");
+    /* cut with "..." on a whole character or escape */
+    char small[10];
+    assert_string_equal(mt__text_escape("abcdefghijkl", small, sizeof small), "abcdef...");
+    assert_string_equal(mt__text_escape("abcde\x01xyz", small, sizeof small), "abcde...");
+    assert_string_equal(mt__text_escape("abcd\xc3\xa9\xc3\xa9zz", small, sizeof small), "abcd\xc3\xa9...");
+    assert_string_equal(mt__text_escape("abcdefghi", small, sizeof small), "abcdefghi");
+    assert_string_equal(mt__text_escape(NULL, buf, sizeof buf), "(null)");
+}
+
 /* ---- mt_report errors --------------------------------------------------- */
 
 static void test_report_errors(void **state) {
@@ -475,8 +541,10 @@ int main(void) {
         cmocka_unit_test(test_json_structure),
         cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_text_structure),
+        cmocka_unit_test(test_human_bytes),
+        cmocka_unit_test(test_text_escape),
         cmocka_unit_test(test_report_errors),
         cmocka_unit_test(test_report_file),
     };
-    return cmocka_run_group_tests(tests, setup_state, NULL);
+    return cmocka_run_group_tests(tests, setup_state, teardown_state);
 }
