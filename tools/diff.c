@@ -12,6 +12,9 @@
 
 #include "tool.h"
 
+/* Shared helper of the library's writers (src/report.c). */
+const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
+
 typedef struct delta {
     char *key;         /* matching key */
     const char *label; /* category name, for printing */
@@ -114,12 +117,17 @@ static int by_change(const void *pa, const void *pb) {
     return strcmp(a->key, b->key);
 }
 
+/* "+12", "-3", "0" */
+static const char *signed_num(int64_t v, char *buf, size_t cap) {
+    snprintf(buf, cap, v ? "%+lld" : "%lld", (long long)v);
+    return buf;
+}
+
 static void put_numbers(FILE *out, int64_t current, int64_t allocs, int64_t frees) {
-    char h[32];
-    char human[40];
-    snprintf(human, sizeof human, "(%s%s)", current < 0 ? "-" : "+", mt__rpt_human(mag(current), h, sizeof h));
-    fprintf(out, "  %+14lld %-13s %+10lld %+10lld  ", (long long)current, current ? human : "",
-            (long long)allocs, (long long)frees);
+    char h[32], human[40], a[24], b[24], c[24];
+    snprintf(human, sizeof human, "(%s%s)", current < 0 ? "-" : "+", mt__human_bytes(mag(current), h, sizeof h));
+    fprintf(out, "  %14s %-13s %10s %10s  ", signed_num(current, a, sizeof a), current ? human : "",
+            signed_num(allocs, b, sizeof b), signed_num(frees, c, sizeof c));
 }
 
 static void put_section(FILE *out, const char *title, delta_set *s, bool sites) {
@@ -136,13 +144,10 @@ static void put_section(FILE *out, const char *title, delta_set *s, bool sites) 
         put_numbers(out, d->current, d->allocs, d->frees);
         if (sites) {
             const mt__rpt_site *st = d->site;
-            if (st->file) {
-                mt__rpt_put_escaped(out, st->file);
-                fprintf(out, ":%d", st->line);
-                if (st->function) fputc(' ', out);
-            }
-            if (st->function) mt__rpt_put_escaped(out, st->function);
-            if (!st->file && !st->function) fputs("(unknown site)", out);
+            mt__site_view sv = {.file = st->file, .line = st->line, .function = st->function,
+                                .category = st->category};
+            char label[1100];
+            fputs(mt__site_label(&sv, label, sizeof label), out);
             fputs(" [", out);
             mt__rpt_put_escaped(out, st->category);
             fputc(']', out);

@@ -161,6 +161,25 @@ static const char *opt_string(json_object *obj, const char *key) {
     return json_object_get_string(v);
 }
 
+/* A site's optional "offset": a number, or a "0x..." string (JSON numbers
+ * lose precision past 2^53 in many readers, so the library writes hex). */
+static bool read_offset(json_object *v, uint64_t *out) {
+    if (json_object_is_type(v, json_type_int)) {
+        if (json_object_get_int64(v) < 0) return false;
+        *out = json_object_get_uint64(v);
+        return true;
+    }
+    if (!json_object_is_type(v, json_type_string)) return false;
+    const char *t = json_object_get_string(v);
+    if (strncmp(t, "0x", 2) != 0 || !t[2]) return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(t + 2, &end, 16);
+    if (*end || errno) return false;
+    *out = x;
+    return true;
+}
+
 /* Tree order: compare "::"-separated levels one by one, so a parent comes
  * right before its children and siblings sort by name. */
 static int cat_order(const void *pa, const void *pb) {
@@ -239,11 +258,7 @@ static int read_sites(reader *rd, json_object *sites, mt__rpt *r) {
         s->category = json_object_get_string(cat);
         s->module = opt_string(o, "module");
         json_object *off = NULL;
-        if (json_object_object_get_ex(o, "offset", &off) && json_object_is_type(off, json_type_int) &&
-            json_object_get_int64(off) >= 0) {
-            s->offset = json_object_get_uint64(off);
-            s->has_offset = true;
-        }
+        if (json_object_object_get_ex(o, "offset", &off)) s->has_offset = read_offset(off, &s->offset);
     }
     return 0;
 }
@@ -278,13 +293,14 @@ int mt__rpt_load(const char *path, mt__rpt *out) {
     }
     snprintf(rd.where, sizeof rd.where, "the report");
     json_object *global, *cats, *sites;
-    if (member(&rd, root, "global", json_type_object, false, &global) ||
-        member(&rd, root, "categories", json_type_object, false, &cats) ||
-        member(&rd, root, "sites", json_type_array, false, &sites))
-        goto bad;
+    if (member(&rd, root, "global", json_type_object, false, &global)) goto bad;
     snprintf(rd.where, sizeof rd.where, "global");
     if (read_stats(&rd, global, &out->global)) goto bad;
-    if (read_categories(&rd, cats, out) || read_sites(&rd, sites, out)) goto bad;
+    snprintf(rd.where, sizeof rd.where, "the report");
+    if (member(&rd, root, "categories", json_type_object, false, &cats) ||
+        member(&rd, root, "sites", json_type_array, false, &sites) ||
+        read_categories(&rd, cats, out) || read_sites(&rd, sites, out))
+        goto bad;
     return 0;
 bad:
     mt__rpt_free(out);

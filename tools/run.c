@@ -1,8 +1,9 @@
 /*
  * run.c - `memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM ARGS...`
  *
- * Starts PROGRAM with libmemtally_preload.so in LD_PRELOAD and
- * MEMTALLY_REPORT pointing at a JSON file in a private temporary directory,
+ * Starts PROGRAM with libmemtally_preload.so in LD_PRELOAD, MEMTALLY_REPORT
+ * pointing at a JSON file in a private temporary directory and MEMTALLY_PID
+ * naming the program's process as the one that reports,
  * leaves its stdin, stdout and stderr alone, forwards SIGINT, SIGTERM, SIGHUP
  * and SIGQUIT sent to memtally, and waits. Then it reads the report the
  * program wrote at exit, names every site's function (and file:line) with
@@ -168,6 +169,12 @@ static pid_t start(char **program, int *status) {
         for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &dfl, NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(pfd[0]);
+        /* the preload library writes the report only in the process with
+         * this pid, so the program's own children never overwrite it
+         * (memtally is single-threaded: setenv is safe after fork) */
+        char pid[32];
+        snprintf(pid, sizeof pid, "%ld", (long)getpid());
+        setenv("MEMTALLY_PID", pid, 1);
         execvp(program[0], program);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof e);

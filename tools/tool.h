@@ -8,12 +8,14 @@
  *   preload_path.c  where libmemtally_preload.so is (override, build tree, install)
  *   report_read.c   loads and checks a JSON report (schema 1) with json-c
  *   report_write.c  writes a loaded report back: JSON or text, whole file or nothing
- *   render_text.c   the text report and the leak report, from a loaded report
+ *   report_view.c   the text report and the leak report: a loaded report shown
+ *                   through the library's own writers
  *   symbolize.c     module + offset -> function, file:line with elfutils libdwfl
  *   diff.c          `memtally diff`
  *
- * The command never links the memtally library: it only reads what the
- * library wrote. Names that cross files start with mt__ and a part name
+ * The command links the static library only for its report writers
+ * (src/report_text.c, src/leak.c), so a report looks the same whoever
+ * prints it. Names that cross files start with mt__ and a part name
  * (mt__rpt_, mt__sym_, mt__cmd_) so they never meet the library's own.
  */
 #ifndef MT_TOOL_H
@@ -26,7 +28,7 @@
 
 #include <json-c/json.h>
 
-#include "memtally.h"
+#include "internal.h"
 
 /* Exit status for usage errors and unreadable reports. */
 #define MT_EXIT_USAGE 2
@@ -75,20 +77,17 @@ void mt__rpt_free(mt__rpt *r);
  * different, is kept as "address" in the JSON. */
 void mt__rpt_site_update(mt__rpt_site *s, const char *function, const char *file, int line);
 
-/* ---- writing (report_write.c, render_text.c) -------------------------- */
+/* ---- writing (report_write.c, report_view.c) -------------------------- */
 
 /* Writes r to path: JSON when the name ends in ".json", text otherwise.
  * Whole file or nothing (written beside it, then renamed). 0 or -1 with
  * errno set. */
 int mt__rpt_write(const mt__rpt *r, const char *path);
-/* The text report, with the look of the library's own text report. */
+/* The text report (the library's mt__report_text). */
 int mt__rpt_text(FILE *out, const mt__rpt *r);
-/* Live bytes by category and by site; returns the live bytes. */
+/* The leak report (the library's mt__leak_write); returns the live bytes. */
 uint64_t mt__rpt_leaks(FILE *out, const mt__rpt *r);
-/* "0 B", "512 B", "1.50 KiB", ...; buf of at least 32 bytes. */
-const char *mt__rpt_human(uint64_t bytes, char *buf, size_t cap);
-/* Writes s to out as a C-string literal body would show it: printable
- * bytes as they are, others as \xNN. */
+/* Writes s escaped as the text reports show names (\xNN, \\). */
 void mt__rpt_put_escaped(FILE *out, const char *s);
 
 /* ---- symbolisation (symbolize.c) -------------------------------------- */

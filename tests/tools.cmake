@@ -1,0 +1,18 @@
+# Tests of the `memtally` command (tools/): run, report, diff. Included
+# from tests/CMakeLists.txt. Each case of tests/tools/tools_test.sh is its
+# own ctest.
+if(TARGET memtally_cli)
+  # leaky: -g -O0 so its leak sites resolve to file:line from DWARF
+  add_executable(mt_tools_leaky ${CMAKE_CURRENT_SOURCE_DIR}/tools/leaky.c)
+  target_compile_options(mt_tools_leaky PRIVATE -g -O0)
+  add_executable(mt_tools_passthru ${CMAKE_CURRENT_SOURCE_DIR}/tools/passthru.c)
+
+  set(mt_tools_cases leak_check leak_status stack_depth exit_status passthrough
+      output_names signal_forward report_text diff bad_input)
+  foreach(c ${mt_tools_cases})
+    add_test(NAME tools_${c}
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/tools/tools_test.sh ${c})
+    set_tests_properties(tools_${c} PROPERTIES TIMEOUT 60 LABELS tools
+      ENVIRONMENT "MEMTALLY=$<TARGET_FILE:memtally_cli>;LEAKY=$<TARGET_FILE:mt_tools_leaky>;PASSTHRU=$<TARGET_FILE:mt_tools_passthru>;SRC=${CMAKE_CURRENT_SOURCE_DIR};WORK=${CMAKE_CURRENT_BINARY_DIR}/tools-work/${c}")
+  endforeach()
+endif()

@@ -1,0 +1,220 @@
+#!/bin/sh
+# tools_test.sh CASE - tests of the `memtally` command, one case per ctest.
+#
+# Environment (set by tests/tools.cmake):
+#   MEMTALLY   the memtally executable      LEAKY     tests/tools/leaky.c built -g -O0
+#   PASSTHRU   tests/tools/passthru.c       SRC       the tests/ source directory
+#   WORK       a scratch directory for this case
+set -u
+case_name=$1
+fails=0
+
+fail() {
+    echo "FAIL [$case_name]: $*" >&2
+    fails=$((fails + 1))
+}
+
+# expect_rc WANT GOT WHAT
+expect_rc() {
+    [ "$2" -eq "$1" ] || fail "$3: exit status $2, expected $1"
+}
+
+# expect_grep PATTERN FILE WHAT   (basic regular expression)
+expect_grep() {
+    grep -q -e "$1" "$2" || {
+        fail "$3: no line matching '$1' in $2:"
+        sed 's/^/    | /' "$2" >&2
+    }
+}
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$WORK" || exit 1
+leak_line=$(grep -n 'leak site' "$SRC/tools/leaky.c" | cut -d: -f1)
+
+case $case_name in
+leak_check)
+    # exit 23, and the leak report names the function, its file:line (from
+    # DWARF, at report time) and the bytes
+    "$MEMTALLY" run --leak-check -o leak.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 23 $? "leaking program exiting 0"
+    expect_grep '^leaky: done$' out.txt "program output"
+    expect_grep '^memtally: leak check: .* in 4 blocks still live$' err.txt "leak headline"
+    expect_grep "^memtally: *3000 bytes in 3 blocks: leak_buffers (.*leaky\.c:$leak_line) \[Uncategorized\]$" \
+        err.txt "leaking function with file:line"
+    if grep -q 'tidy' err.txt; then fail "tidy() frees everything but is listed as leaking"; fi
+    # the written report carries the names too, and `report` shows them
+    expect_grep '"function": *"leak_buffers"' leak.json "symbolised JSON report"
+    expect_grep "\"line\": *$leak_line" leak.json "line in JSON report"
+    "$MEMTALLY" report leak.json >report.txt 2>&1
+    expect_rc 0 $? "report of the run"
+    expect_grep "leak_buffers (.*leaky\.c:$leak_line) \[Uncategorized\]" report.txt "site in text report"
+    ;;
+leak_status)
+    # a leaking program that fails keeps its own status
+    "$MEMTALLY" run --leak-check -o leak.json -- "$LEAKY" 3 >out.txt 2>err.txt
+    expect_rc 3 $? "leaking program exiting 3"
+    expect_grep 'leak_buffers' err.txt "leak report still printed"
+    # MEMTALLY_LEAK_CHECK=1 is the same as --leak-check
+    MEMTALLY_LEAK_CHECK=1 "$MEMTALLY" run -o leak2.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 23 $? "MEMTALLY_LEAK_CHECK=1"
+    # no leak, no 23
+    printf 'abc' | "$MEMTALLY" run --leak-check -o clean.json -- "$PASSTHRU" 0 >out.txt 2>err.txt
+    expect_rc 0 $? "program without leaks"
+    expect_grep '^memtally: no leaks$' err.txt "no-leak line"
+    # without --leak-check a leak does not change the status
+    "$MEMTALLY" run -o leak3.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "leak without --leak-check"
+    ;;
+stack_depth)
+    # at depth 1 the block strdup makes belongs to strdup, inside libc;
+    # depth 2 looks past the C runtime to strdup's caller, leak_copy
+    "$MEMTALLY" run --leak-check --stack-depth 2 -o deep.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 23 $? "leak with --stack-depth 2"
+    strdup_line=$(grep -n 'strdup site' "$SRC/tools/leaky.c" | cut -d: -f1)
+    expect_grep "^memtally: *22 bytes in 1 block: leak_copy (.*leaky\.c:$strdup_line) \[Uncategorized\]$" \
+        err.txt "strdup attributed to its caller"
+    "$MEMTALLY" run --stack-depth 0 -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 2 $? "--stack-depth 0"
+    ;;
+exit_status)
+    printf 'x' | "$MEMTALLY" run -o r.json -- "$PASSTHRU" 3 >out.txt 2>err.txt
+    expect_rc 3 $? "program exiting 3"
+    printf 'x' | "$MEMTALLY" run -o r.json -- "$PASSTHRU" kill 15 >out.txt 2>err.txt
+    expect_rc 143 $? "program killed by SIGTERM"
+    "$MEMTALLY" run -o r.json -- ./does-not-exist >out.txt 2>err.txt
+    expect_rc 127 $? "missing program"
+    expect_grep '^memtally: cannot run ./does-not-exist: ' err.txt "exec error"
+    ;;
+passthrough)
+    # stdin, stdout and stderr byte for byte as without memtally
+    i=0
+    : >in.bin
+    while [ $i -lt 2000 ]; do
+        printf 'line %d \001\377\t\r\n' $i >>in.bin
+        i=$((i + 1))
+    done
+    "$PASSTHRU" 0 <in.bin >plain.out 2>plain.err
+    "$MEMTALLY" run -o r.json -- "$PASSTHRU" 0 <in.bin >tracked.out 2>tracked.err
+    expect_rc 0 $? "passthru"
+    cmp -s in.bin tracked.out || fail "stdout differs from stdin"
+    cmp -s plain.out tracked.out || fail "stdout differs from the plain run"
+    cmp -s plain.err tracked.err || fail "stderr differs from the plain run"
+    # the report counts the program's buffer
+    expect_grep '"allocs": *[1-9]' r.json "allocations counted"
+    ;;
+output_names)
+    # default name memtally.<pid>.json, announced in one line
+    "$MEMTALLY" run -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "default output"
+    expect_grep '^memtally: report written to memtally\.[0-9]*\.json$' err.txt "announcement"
+    name=$(sed -n 's/^memtally: report written to //p' err.txt)
+    [ -f "$name" ] || fail "$name was not written"
+    "$MEMTALLY" report "$name" >/dev/null 2>&1 || fail "$name is not a readable report"
+    # a name not ending in .json gets the text report
+    "$MEMTALLY" run -o r.txt -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "text output"
+    [ -s err.txt ] && fail "stderr not empty with -o: $(cat err.txt)"
+    expect_grep '^memtally [0-9.]* report$' r.txt "text report header"
+    expect_grep 'leak_buffers (.*leaky\.c:' r.txt "text report site"
+    ls memtally.*.tmp.* r.txt.tmp.* 2>/dev/null && fail "temporary files left behind"
+    ;;
+signal_forward)
+    "$MEMTALLY" run -o r.json -- "$PASSTHRU" wait >out.txt 2>err.txt &
+    pid=$!
+    i=0
+    while ! grep -q ready out.txt 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -TERM $pid
+    wait $pid
+    expect_rc 7 $? "program that handles SIGTERM"
+    expect_grep '^got SIGTERM$' out.txt "SIGTERM reached the program"
+    [ -f r.json ] || fail "no report after a forwarded signal"
+    ;;
+report_text)
+    "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
+    expect_rc 0 $? "report"
+    expect_grep '^  current *4\.00 KiB  (4096 bytes)$' out.txt "global current"
+    expect_grep '^  allocs *6$' out.txt "global allocs"
+    expect_grep '^ *0 B *0 B *0 *3\.00 KiB *4\.00 KiB *3  Renderer$' out.txt "parent category"
+    expect_grep '^ *2\.00 KiB *3\.00 KiB *2 *2\.00 KiB *3\.00 KiB *2    Textures$' out.txt "child category"
+    expect_grep '^ *2\.00 KiB *3\.00 KiB *4 *2  renderer\.c:42 \[Renderer::Textures\]$' out.txt "top site"
+    expect_grep '^ *1\.00 KiB *1\.00 KiB *1 *1  load_config \[Uncategorized\]$' out.txt "function site"
+    # the library's golden pair: the same state written as JSON and as text.
+    # Names holding bytes that are not UTF-8 are left out: the JSON stores
+    # such a byte as U+00XX, so it comes back as a Latin-1 character.
+    "$MEMTALLY" report "$SRC/golden/report.json" >golden.txt 2>err.txt
+    expect_rc 0 $? "report of the golden JSON"
+    grep -v 'bad\|ctl' golden.txt >a.txt
+    grep -v 'bad\|ctl' "$SRC/golden/report.txt" >b.txt
+    cmp -s a.txt b.txt || {
+        fail "text from the golden JSON differs from golden/report.txt"
+        diff b.txt a.txt >&2
+    }
+    ;;
+diff)
+    "$MEMTALLY" diff "$SRC/tools/before.json" "$SRC/tools/after.json" >out.txt 2>err.txt
+    expect_rc 0 $? "diff"
+    sed -n 3p out.txt >first.txt
+    expect_grep '^ *+3072 (+3\.00 KiB) *+7 *+4  global$' first.txt "global line first"
+    expect_grep '^ *+3072 (+3\.00 KiB) *+5 *+3  Renderer::Textures$' out.txt "category change"
+    expect_grep '^ *-1024 (-1\.00 KiB) *0 *+1  Uncategorized$' out.txt "category shrinking"
+    expect_grep '^ *+1024 (+1\.00 KiB) *+2 *0  Audio$' out.txt "new category"
+    expect_grep '^ *+3072 (+3\.00 KiB) *+5 *+3  renderer\.c:42 \[Renderer::Textures\]$' out.txt "site by file:line"
+    expect_grep '^ *-1024 (-1\.00 KiB) *0 *+1  load_config \[Uncategorized\]$' out.txt "site by function"
+    expect_grep '^ *+1024 (+1\.00 KiB) *+2 *0  audio\.c:99 \[Audio\]$' out.txt "new site"
+    expect_grep '^  (1 unchanged)$' out.txt "unchanged site counted"
+    grep -q 'mesh\.c' out.txt && fail "unchanged site listed"
+    # sorted by |change|: Textures (3072) before Audio (1024)
+    a=$(grep -n '  Renderer::Textures$' out.txt | cut -d: -f1)
+    b=$(grep -n '  Audio$' out.txt | cut -d: -f1)
+    [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ] || fail "categories not sorted by change"
+    # a report against itself: nothing changed
+    "$MEMTALLY" diff "$SRC/tools/after.json" "$SRC/tools/after.json" >same.txt 2>&1
+    expect_rc 0 $? "diff with itself"
+    expect_grep '^ *0 *0 *0  global$' same.txt "no change"
+    ;;
+bad_input)
+    printf 'this is not json\n' >not.json
+    printf '{"memtally": {"version": "9.0.0", "schema": 2}}\n' >schema2.json
+    printf '{"memtally": {"schema": 1}, "global": {"allocated": 1}}\n' >partial.json
+    printf '' >empty.json
+    printf '[1, 2]\n' >array.json
+    for f in missing.json not.json schema2.json partial.json empty.json array.json; do
+        "$MEMTALLY" report $f >out.txt 2>err.txt
+        expect_rc 2 $? "report $f"
+        [ "$(wc -l <err.txt)" -eq 1 ] || fail "report $f: not one line of error: $(cat err.txt)"
+        expect_grep "^memtally: $f: " err.txt "message for $f"
+        [ -s out.txt ] && fail "report $f printed to stdout"
+    done
+    "$MEMTALLY" report missing.json 2>err.txt
+    expect_grep 'cannot read: No such file' err.txt "unreadable file"
+    "$MEMTALLY" report not.json 2>err.txt
+    expect_grep 'not JSON' err.txt "not JSON"
+    "$MEMTALLY" report schema2.json 2>err.txt
+    expect_grep 'schema 2 is not supported' err.txt "wrong schema"
+    "$MEMTALLY" report partial.json 2>err.txt
+    expect_grep 'not a memtally report: global has no "freed"' err.txt "missing field"
+    "$MEMTALLY" diff "$SRC/tools/before.json" not.json >out.txt 2>err.txt
+    expect_rc 2 $? "diff with a bad file"
+    # usage errors: usage text, exit 2
+    for args in "" "bogus" "report" "diff a.json" "run" "run -o" "run --nope -- true"; do
+        # shellcheck disable=SC2086
+        "$MEMTALLY" $args >out.txt 2>err.txt
+        expect_rc 2 $? "memtally $args"
+        expect_grep '^usage: memtally run' err.txt "usage for 'memtally $args'"
+    done
+    ;;
+*)
+    echo "unknown case $case_name" >&2
+    exit 2
+    ;;
+esac
+
+if [ $fails -ne 0 ]; then
+    echo "$case_name: $fails failure(s)" >&2
+    exit 1
+fi
+echo "$case_name: ok"
