@@ -11,8 +11,8 @@
  * Extra fields beyond the schema: "depth" and "blocks" (live blocks) for
  * categories and sites; for sites recorded by the preload library "pc"
  * (the calling address as a "0x..." string), "module" (the path of the
- * object holding it) and "offset" (pc minus the module's base, "0x...",
- * stable across runs unlike pc). Categories come parents first,
+ * object holding it) and "offset" (pc minus the module's base, a number,
+ * stable across runs unlike pc; `memtally run` symbolises with it). Categories come parents first,
  * siblings by name; sites in the order they first allocated. A site that
  * never handed out a block is left out. "parent" is null at the top,
  * "function" null when the site came from file:line only, "file" null when
@@ -22,7 +22,9 @@
  * \u00XX, well-formed UTF-8 is copied as it is. A byte that is not part of
  * well-formed UTF-8 is written as \u00XX with XX the byte's value, so the
  * output is always valid JSON; a reader gets that byte back as the code
- * point U+00XX (the byte read as Latin-1).
+ * point U+00XX (the byte read as Latin-1). So a name holding such a byte
+ * reads back like the name with that Latin-1 character in UTF-8; memtally
+ * never writes the raw byte, which would make the whole file invalid.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,7 +104,7 @@ int mt__report_json(FILE *out, const mt__view *v) {
         if (s->module) {
             fputs(", \"module\": ", out);
             put_string(out, s->module);
-            fprintf(out, ", \"offset\": \"0x%" PRIxPTR "\"", s->offset);
+            fprintf(out, ", \"offset\": %" PRIuPTR, s->offset);
         }
         putc('}', out);
     }
