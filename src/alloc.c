@@ -49,7 +49,7 @@ MT_INLINE bool on_my_stack(const void *p) {
 /* The miss path: resolve the category by content, intern the file name
  * when its buffer may change, then find or create the site and cache it
  * under a key that stays valid. */
-static MT_NOINLINE MT_COLD uint32_t site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
+static MT_NOINLINE MT_COLD const mt__site *site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
                                               uintptr_t where, bool is_pc) {
     uintptr_t catkey;
     if (cat && *cat) {
@@ -64,7 +64,8 @@ static MT_NOINLINE MT_COLD uint32_t site_miss(mt__thread *t, const char *cat, ui
     if (file && (on_my_stack(file) || !mt__is_immutable(file))) fkey = mt__file_intern(file);
     mt__cache_entry *e = &t->cache[cache_slot(catkey, fkey, where)];
     if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
-    uint32_t site = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
+    uint32_t index = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
+    const mt__site *site = atomic_load_explicit(&mt__sites[index], memory_order_acquire);
     e->catkey = catkey;
     e->file = fkey;
     e->where = where;
@@ -72,7 +73,7 @@ static MT_NOINLINE MT_COLD uint32_t site_miss(mt__thread *t, const char *cat, ui
     return site;
 }
 
-MT_INLINE uint32_t site_of(mt__thread *t, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+MT_INLINE const mt__site *site_of(mt__thread *t, const char *cat, const char *file, uintptr_t where, bool is_pc) {
     uintptr_t catkey = cat ? (uintptr_t)cat : t->scope_key;
     const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
     if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
@@ -80,15 +81,11 @@ MT_INLINE uint32_t site_of(mt__thread *t, const char *cat, const char *file, uin
 }
 
 /* The site for a category given by index (realloc keeping its category). */
-MT_INLINE uint32_t site_of_index(mt__thread *t, uint32_t cat_index, const char *file, uintptr_t where, bool is_pc) {
+MT_INLINE const mt__site *site_of_index(mt__thread *t, uint32_t cat_index, const char *file, uintptr_t where, bool is_pc) {
     uintptr_t catkey = (uintptr_t)cat_index << 1 | 1;
     const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
     if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
     return site_miss(t, NULL, cat_index, file, where, is_pc);
-}
-
-uint32_t mt__site_resolve(mt__thread *t, const char *category, const char *file, uintptr_t where, bool is_pc) {
-    return site_of(t, category, file, where, is_pc);
 }
 
 MT_INLINE const mt__site *site_rec(uint32_t site) {
@@ -110,24 +107,23 @@ void mt_set_hooks(const mt_hooks *hooks) {
     atomic_store_explicit(&mt__hooks, &hook_ring[i], memory_order_release);
 }
 
-void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, uint32_t site) {
+void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, const mt__site *site) {
     const mt_hooks *h = atomic_load_explicit(&mt__hooks, memory_order_acquire);
     if (!h || !h->on_alloc || t->in_hook) return;
     t->in_hook = 1;
-    h->on_alloc(p, size, mt__cats[site_rec(site)->cat].name, h->user);
+    h->on_alloc(p, size, mt__cats[site->cat].name, h->user);
     t->in_hook = 0;
 }
 
-void mt__call_hook_free(mt__thread *t, void *p, size_t size, uint32_t site) {
+void mt__call_hook_free(mt__thread *t, void *p, size_t size, const mt__site *site) {
     const mt_hooks *h = atomic_load_explicit(&mt__hooks, memory_order_acquire);
     if (!h || !h->on_free || t->in_hook) return;
     t->in_hook = 1;
-    h->on_free(p, size, mt__cats[site_rec(site)->cat].name, h->user);
+    h->on_free(p, size, mt__cats[site->cat].name, h->user);
     t->in_hook = 0;
 }
 
-void mt__log_large(size_t size, uint32_t site) {
-    const mt__site *s = site_rec(site);
+void mt__log_large(size_t size, const mt__site *s) {
     const char *cat = mt__cats[s->cat].name;
     if (s->file)
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s at %s:%d", size, cat, s->file, s->line);
@@ -137,7 +133,7 @@ void mt__log_large(size_t size, uint32_t site) {
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s (unknown site)", size, cat);
 }
 
-MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, uint32_t site) {
+MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, const mt__site *site) {
     if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_alloc(t, p, size, site);
     if (MT_UNLIKELY(size >= mt__large_threshold)) mt__log_large(size, site);
 }
@@ -146,13 +142,13 @@ MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, uint32_t site) {
 
 /* Allocates size bytes (zeroed if zero) at alignment (0: 16) for a known
  * site and counts it. errno ENOMEM and nothing counted on failure. */
-MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, uint32_t site) {
+MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
     mt__header *h;
     void *user;
     if (MT_LIKELY(alignment <= 16)) {
         h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
         if (MT_UNLIKELY(!h)) goto oom;
-        mt__header_write(h, size, site);
+        mt__header_write(h, size, site->index);
         user = h + 1;
     } else {
         char *raw = zero ? mt__be.calloc(1, size + alignment + 24) : mt__be.malloc(size + alignment + 24);
@@ -160,10 +156,10 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
         uintptr_t u = ((uintptr_t)raw + 24 + alignment - 1) & ~(uintptr_t)(alignment - 1);
         h = (mt__header *)u - 1;
         *(void **)((char *)h - 8) = raw;
-        mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site);
+        mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site->index);
         user = (void *)u;
     }
-    mt__count_alloc(t, site_rec(site), (int64_t)size);
+    mt__count_alloc(t, site, (int64_t)size);
     after_alloc(t, user, size, site);
     return user;
 oom:
@@ -174,13 +170,14 @@ oom:
 MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
     size_t size = copy->size & MT_HDR_SIZE_MASK;
     void *raw = mt__block_raw(h);
+    const mt__site *site = site_rec(copy->site);
     mt__block_mark_freed(h);
-    mt__count_free(t, site_rec(copy->site), (int64_t)size);
-    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_free(t, ptr, size, copy->site);
+    mt__count_free(t, site, (int64_t)size);
+    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_free(t, ptr, size, site);
     mt__be.free(raw);
 }
 
-static void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+MT_INLINE void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
     if (MT_UNLIKELY(size > MT_MAX_SIZE || alignment > MT_MAX_SIZE)) {
         errno = ENOMEM;
         return NULL;
@@ -229,11 +226,27 @@ void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc) {
 
 /* ---- free ------------------------------------------------------------- */
 
-void mt__free_ex(void *ptr, void (*foreign_free)(void *)) {
-    if (!ptr) return;
+/* The free fast path reads the header inline; sanitizer builds go through
+ * mt__block_classify, which is exempt from AddressSanitizer (reading the
+ * header of a bad pointer is the point). */
+MT_INLINE bool header_ok(const void *ptr, mt__header *copy) {
+#if MT_HAVE_ASAN
+    (void)ptr;
+    (void)copy;
+    return false;
+#else
+    uintptr_t p = (uintptr_t)ptr;
+    if (MT_UNLIKELY((p & 15) | ((p & 4095) < sizeof(mt__header)))) return false;
+    const mt__header *h = (const mt__header *)ptr - 1;
+    *copy = *h;
+    return MT_LIKELY(copy->site < MT_MAX_SITES && copy->check == mt__header_check(h, copy->size, copy->site));
+#endif
+}
+
+static MT_NOINLINE MT_COLD void free_slow(void *ptr, void (*foreign_free)(void *)) {
     mt__header copy;
     mt__block_state st = mt__block_classify(ptr, &copy);
-    if (MT_UNLIKELY(st != MT_BLOCK_OK)) {
+    if (st != MT_BLOCK_OK) {
         if (foreign_free && st == MT_BLOCK_FOREIGN) foreign_free(ptr);
         else mt__block_report_bad("free", ptr, st, &copy);
         return;
@@ -241,6 +254,14 @@ void mt__free_ex(void *ptr, void (*foreign_free)(void *)) {
     MT_THREAD_GET(t, locked, { mt__be.free(mt__block_raw((mt__header *)ptr - 1)); return; });
     free_block(t, ptr, (mt__header *)ptr - 1, &copy);
     MT_THREAD_DONE(locked);
+}
+
+void mt__free_ex(void *ptr, void (*foreign_free)(void *)) {
+    if (!ptr) return;
+    mt__header copy;
+    mt__thread *t = mt__tls;
+    if (MT_LIKELY(t && header_ok(ptr, &copy))) free_block(t, ptr, (mt__header *)ptr - 1, &copy);
+    else free_slow(ptr, foreign_free);
 }
 
 void mt_free(void *ptr) { mt__free_ex(ptr, NULL); }
@@ -273,8 +294,8 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
     MT_THREAD_GET(t, locked, { errno = ENOMEM; return NULL; });
     mt__header *h = (mt__header *)ptr - 1;
     size_t old_size = copy.size & MT_HDR_SIZE_MASK;
-    uint32_t site = (cat && *cat) ? site_of(t, cat, file, where, is_pc)
-                                  : site_of_index(t, site_rec(copy.site)->cat, file, where, is_pc);
+    const mt__site *old_site = site_rec(copy.site);
+    const mt__site *site = (cat && *cat) ? site_of(t, cat, file, where, is_pc) : site_of_index(t, old_site->cat, file, where, is_pc);
     void *out;
     if (copy.size & MT_HDR_ALIGNED) {
         out = alloc_block(t, size, 0, 0, site);
@@ -289,11 +310,11 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
             out = NULL;
         } else {
             /* the old block is gone: count it freed, then the new one */
-            mt__count_free(t, site_rec(copy.site), (int64_t)old_size);
+            mt__count_free(t, old_site, (int64_t)old_size);
             if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
-                mt__call_hook_free(t, ptr, old_size, copy.site);
-            mt__header_write(nh, size, site);
-            mt__count_alloc(t, site_rec(site), (int64_t)size);
+                mt__call_hook_free(t, ptr, old_size, old_site);
+            mt__header_write(nh, size, site->index);
+            mt__count_alloc(t, site, (int64_t)size);
             out = nh + 1;
             after_alloc(t, out, size, site);
         }

@@ -12,8 +12,6 @@
 
 #include "internal.h"
 
-#define FREED_MARK 0x46524545u /* "FREE" xor'ed into the check value */
-
 MT_NO_ASAN mt__block_state mt__block_classify(const void *ptr, mt__header *out) {
     uintptr_t p = (uintptr_t)ptr;
     if (p & 15) return MT_BLOCK_FOREIGN;
@@ -26,11 +24,9 @@ MT_NO_ASAN mt__block_state mt__block_classify(const void *ptr, mt__header *out) 
     uint32_t nsites = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     if (copy.site >= nsites) return MT_BLOCK_FOREIGN;
     if (copy.check == want) return MT_BLOCK_OK;
-    if (copy.check == (want ^ FREED_MARK)) return MT_BLOCK_FREED;
+    if (copy.check == (want ^ MT_FREED_MARK)) return MT_BLOCK_FREED;
     return MT_BLOCK_FOREIGN;
 }
-
-MT_NO_ASAN void mt__block_mark_freed(mt__header *h) { h->check ^= FREED_MARK; }
 
 void mt__block_report_bad(const char *what, const void *ptr, mt__block_state st, const mt__header *h) {
     if (st == MT_BLOCK_FREED) {

@@ -1,10 +1,12 @@
 /*
  * counters.c - per-thread counters and the sums readers see.
  *
- * Each thread owns an array of mt__node slots (one per site, two per
- * category, one for the program) that only it writes, with relaxed atomic
- * stores that compile to plain moves. A tracked malloc or free therefore
- * takes no lock and does no read-modify-write on a shared cache line.
+ * Each thread owns counter slots that only it writes, with relaxed atomic
+ * stores that compile to plain moves: one per site (counts, bytes, and a
+ * peak pair) and a peak pair per category (self and with descendants) and
+ * for the program. A tracked malloc or free therefore takes no lock and does
+ * no read-modify-write on a shared cache line. Byte and block totals of
+ * categories and of the program are sums of their sites, taken at read time.
  *
  * Readers sum a slot over every living thread plus what exited threads left
  * behind (merged into the global slot at thread exit, under the registry
@@ -23,22 +25,25 @@
 
 #include "internal.h"
 
-typedef struct gnode {
-    _Atomic int64_t net;   /* sum of every thread's flushed net */
-    _Atomic int64_t peak;
+typedef struct gsite {
+    mt__gpair pair;
     int64_t r_alloc_bytes; /* exited threads, under the registry lock */
     int64_t r_allocs;
     int64_t r_frees;
-} gnode;
+} gsite;
 
 MT_TLS mt__thread *mt__tls;
 static MT_TLS int tls_retired;
 
-static gnode *gnodes;
+static gsite *gsites;                 /* [MT_MAX_SITES] */
+static mt__gpair *gpnodes;            /* [MT_MAX_PNODES] */
 static mt__thread *threads;           /* list, under the registry lock */
 static mt__thread *orphan;            /* shared by threads past their exit destructor */
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
+
+#define SNODES_BYTES ((size_t)MT_MAX_SITES * sizeof(mt__snode))
+#define PNODES_BYTES ((size_t)MT_MAX_PNODES * sizeof(mt__pnode))
 
 static void peak_raise(_Atomic int64_t *peak, int64_t v) {
     int64_t cur = atomic_load_explicit(peak, memory_order_relaxed);
@@ -46,24 +51,38 @@ static void peak_raise(_Atomic int64_t *peak, int64_t v) {
     }
 }
 
-void mt__flush_node(mt__thread *t, uint32_t id) {
-    mt__node *n = &t->nodes[id];
-    int64_t net = mt__ld(&n->net), fl = mt__ld(&n->flushed), mx = mt__ld(&n->maxnet);
-    int64_t before = atomic_fetch_add_explicit(&gnodes[id].net, net - fl, memory_order_relaxed);
-    peak_raise(&gnodes[id].peak, before - fl + mx);
-    mt__st(&n->flushed, net);
-    mt__st(&n->maxnet, net);
+/* Publishes a thread's delta: the global sum just before the add, plus the
+ * highest delta since the last publication, is the peak this thread saw. */
+static void flush_pair(mt__pnode *p, mt__gpair *g) {
+    int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
+    int64_t before = atomic_fetch_add_explicit(&g->net, d, memory_order_relaxed);
+    peak_raise(&g->peak, before + mx);
+    mt__st(&p->delta, 0);
+    mt__st(&p->maxdelta, 0);
 }
 
-static mt__thread *thread_new(void) {
+void mt__flush_site(mt__thread *t, uint32_t site) { flush_pair(&t->snodes[site].p, &gsites[site].pair); }
+
+void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pair(&t->pnodes[pnode], &gpnodes[pnode]); }
+
+static mt__thread *thread_alloc(void) {
     mt__thread *t = mt__os_reserve(sizeof *t);
     if (!t) return NULL;
-    t->nodes = mt__os_reserve((size_t)MT_MAX_NODES * sizeof(mt__node));
-    if (!t->nodes) {
+    t->snodes = mt__os_reserve(SNODES_BYTES);
+    t->pnodes = mt__os_reserve(PNODES_BYTES);
+    if (!t->snodes || !t->pnodes) {
+        mt__os_release(t->snodes, SNODES_BYTES);
+        mt__os_release(t->pnodes, PNODES_BYTES);
         mt__os_release(t, sizeof *t);
         return NULL;
     }
     t->scope_key = ((uintptr_t)MT_CAT_UNCATEGORIZED << 1) | 1;
+    return t;
+}
+
+static mt__thread *thread_new(void) {
+    mt__thread *t = thread_alloc();
+    if (!t) return NULL;
     mt__registry_lock();
     t->next = threads;
     if (threads) threads->prev = t;
@@ -78,14 +97,19 @@ static mt__thread *thread_new(void) {
 static void thread_exit(void *arg) {
     mt__thread *t = arg;
     mt__registry_lock();
-    uint32_t n = atomic_load_explicit(&mt__nnodes, memory_order_acquire);
-    for (uint32_t id = 0; id < n; id++) {
-        mt__node *node = &t->nodes[id];
-        if (mt__ld(&node->allocs) == 0 && mt__ld(&node->frees) == 0) continue;
-        mt__flush_node(t, id);
-        gnodes[id].r_alloc_bytes += mt__ld(&node->alloc_bytes);
-        gnodes[id].r_allocs += mt__ld(&node->allocs);
-        gnodes[id].r_frees += mt__ld(&node->frees);
+    uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    for (uint32_t i = 0; i < ns; i++) {
+        mt__snode *n = &t->snodes[i];
+        if (mt__ld(&n->allocs) == 0 && mt__ld(&n->frees) == 0) continue;
+        flush_pair(&n->p, &gsites[i].pair);
+        gsites[i].r_alloc_bytes += mt__ld(&n->alloc_bytes);
+        gsites[i].r_allocs += mt__ld(&n->allocs);
+        gsites[i].r_frees += mt__ld(&n->frees);
+    }
+    uint32_t np = atomic_load_explicit(&mt__npnodes, memory_order_acquire);
+    for (uint32_t i = 0; i < np; i++) {
+        mt__pnode *p = &t->pnodes[i];
+        if (mt__ld(&p->delta) != 0 || mt__ld(&p->maxdelta) != 0) flush_pair(p, &gpnodes[i]);
     }
     if (t->prev) t->prev->next = t->next;
     else threads = t->next;
@@ -93,7 +117,8 @@ static void thread_exit(void *arg) {
     mt__registry_unlock();
     mt__tls = NULL;
     tls_retired = 1;
-    mt__os_release(t->nodes, (size_t)MT_MAX_NODES * sizeof(mt__node));
+    mt__os_release(t->snodes, SNODES_BYTES);
+    mt__os_release(t->pnodes, PNODES_BYTES);
     mt__os_release(t, sizeof *t);
 }
 
@@ -116,27 +141,41 @@ mt__thread *mt__thread_get_slow(bool *locked) {
 
 void mt__thread_unlock_orphan(void) { pthread_mutex_unlock(&orphan_lock); }
 
-void mt__node_sum(uint32_t id, mt_stats *out, bool locked) {
-    if (!locked) mt__registry_lock();
-    const gnode *g = &gnodes[id];
-    int64_t alloc = g->r_alloc_bytes, allocs = g->r_allocs, frees = g->r_frees;
+/* current = published sum + every thread's unpublished delta; the peak is
+ * the published peak or, for each thread, the current value plus how far
+ * that thread has been above its present delta since it last published. */
+static void pair_sum(const mt__gpair *g, bool of_site, size_t offset, int64_t *current, int64_t *peak) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
-    int64_t peak = atomic_load_explicit(&g->peak, memory_order_relaxed);
+    int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
     for (mt__thread *t = threads; t; t = t->next) {
-        mt__node *n = &t->nodes[id];
-        int64_t net = mt__ld(&n->net);
+        mt__pnode *p = (mt__pnode *)((of_site ? (char *)t->snodes : (char *)t->pnodes) + offset);
+        int64_t d = mt__ld(&p->delta);
+        cur += d;
+        int64_t e = mt__ld(&p->maxdelta) - d;
+        if (e > excursion) excursion = e;
+    }
+    if (cur < 0) cur = 0;
+    if (cur + excursion > pk) pk = cur + excursion;
+    *current = cur;
+    *peak = pk;
+}
+
+void mt__pnode_sum(uint32_t pnode, int64_t *current, int64_t *peak) {
+    pair_sum(&gpnodes[pnode], false, (size_t)pnode * sizeof(mt__pnode), current, peak);
+}
+
+void mt__site_sum(uint32_t site, mt_stats *out) {
+    const gsite *g = &gsites[site];
+    int64_t alloc = g->r_alloc_bytes, allocs = g->r_allocs, frees = g->r_frees, cur, peak;
+    for (mt__thread *t = threads; t; t = t->next) {
+        mt__snode *n = &t->snodes[site];
         alloc += mt__ld(&n->alloc_bytes);
         allocs += mt__ld(&n->allocs);
         frees += mt__ld(&n->frees);
-        cur += net - mt__ld(&n->flushed);
-        int64_t e = mt__ld(&n->maxnet) - net;
-        if (e > excursion) excursion = e;
     }
-    if (!locked) mt__registry_unlock();
-    if (cur < 0) cur = 0;
+    pair_sum(&g->pair, true, (size_t)site * sizeof(mt__snode), &cur, &peak);
     if (alloc < cur) alloc = cur;
-    if (cur + excursion > peak) peak = cur + excursion;
     out->total_allocated = (uint64_t)alloc;
     out->total_freed = (uint64_t)(alloc - cur);
     out->current = (uint64_t)cur;
@@ -156,12 +195,10 @@ static void fork_parent(void) {
 }
 
 int mt__counters_init(void) {
-    gnodes = mt__os_reserve((size_t)MT_MAX_NODES * sizeof(gnode));
-    orphan = mt__os_reserve(sizeof *orphan);
-    if (!gnodes || !orphan) return -1;
-    orphan->nodes = mt__os_reserve((size_t)MT_MAX_NODES * sizeof(mt__node));
-    if (!orphan->nodes) return -1;
-    orphan->scope_key = ((uintptr_t)MT_CAT_UNCATEGORIZED << 1) | 1;
+    gsites = mt__os_reserve((size_t)MT_MAX_SITES * sizeof(gsite));
+    gpnodes = mt__os_reserve((size_t)MT_MAX_PNODES * sizeof(mt__gpair));
+    orphan = thread_alloc();
+    if (!gsites || !gpnodes || !orphan) return -1;
     threads = orphan;
     if (pthread_key_create(&exit_key, thread_exit) != 0) return -1;
     pthread_atfork(fork_prepare, fork_parent, fork_parent);

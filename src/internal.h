@@ -34,28 +34,33 @@
 #define MT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 #if defined(__SANITIZE_ADDRESS__)
-#define MT_NO_ASAN __attribute__((no_sanitize("address")))
+#define MT_HAVE_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
+#define MT_HAVE_ASAN 1
+#endif
+#endif
+#ifndef MT_HAVE_ASAN
+#define MT_HAVE_ASAN 0
+#endif
+#if MT_HAVE_ASAN
 #define MT_NO_ASAN __attribute__((no_sanitize("address")))
-#endif
-#endif
-#ifndef MT_NO_ASAN
+#else
 #define MT_NO_ASAN
 #endif
 
 /* ---- limits ---------------------------------------------------------- */
 
 #define MT_MAX_NAME     255u          /* category names are cut here */
-#define MT_MAX_NODES    (1u << 20)    /* counter slots: global, 2 per category, 1 per site */
 #define MT_MAX_CATS     (1u << 16)
+#define MT_MAX_PNODES   (2u * MT_MAX_CATS + 1u) /* peak slots: the program, then 2 per category */
 #define MT_MAX_SITES    (1u << 19)
 #define MT_MAX_SIZE     (((uint64_t)1 << 47) - 4096) /* larger requests fail with ENOMEM */
 #define MT_SCOPE_DEPTH  64
 #define MT_CACHE_SIZE   1024u         /* per-thread site cache entries (power of two) */
 #define MT_FLUSH_BYTES  (64 * 1024)   /* peak bound: a thread publishes its net change past this */
 
-#define MT_NODE_GLOBAL  0u            /* node 0 holds the whole program */
+#define MT_PNODE_GLOBAL 0u            /* peak slot 0 is the whole program */
 #define MT_CAT_UNCATEGORIZED 0u       /* category 0 is "Uncategorized" */
 #define MT_SITE_NONE    0u            /* site 0: Uncategorized, unknown file */
 
@@ -95,7 +100,8 @@ typedef enum {
  * unmapped page or a wrong check value is FOREIGN. *out gets the header. */
 mt__block_state mt__block_classify(const void *ptr, mt__header *out);
 /* Marks a header as freed so a second free of the same memory is named. */
-void mt__block_mark_freed(mt__header *h);
+#define MT_FREED_MARK 0x46524545u /* "FREE" xor'ed into the check value */
+MT_INLINE void mt__block_mark_freed(mt__header *h) { h->check ^= MT_FREED_MARK; }
 /* Logs one MT_LOG_ERROR for a bad pointer passed to `what` ("mt_free"...). */
 void mt__block_report_bad(const char *what, const void *ptr, mt__block_state st, const mt__header *h);
 MT_INLINE void *mt__block_raw(mt__header *h) {
@@ -123,29 +129,30 @@ typedef struct mt__cat {
     const char *name;       /* interned, NUL-terminated */
     uint32_t len;
     uint32_t parent;        /* category index or UINT32_MAX at the top */
-    uint32_t self_node;
-    uint32_t total_node;
+    uint32_t self_pnode;    /* peak slot of the category alone */
+    uint32_t total_pnode;   /* peak slot with its descendants */
     uint32_t anon_site;     /* the category's unknown-file site, also the fallback */
     int depth;
     uint64_t hash;
 } mt__cat;
 
 typedef struct mt__site {
+    uint32_t index;         /* in the site table; also its counter slot */
+    uint32_t cat;
     const char *file;       /* interned, or NULL */
     int line;
     const void *pc;         /* calling address (preload), or NULL */
-    uint32_t cat;
-    uint32_t node;
     _Atomic(const char *) function; /* resolved lazily at read time */
-    uint32_t nchain;
-    uint32_t chain[];       /* node ids to count into: site, cat self, cat total, ancestors' totals, global */
+    uint32_t npeak;
+    uint32_t poff[];        /* byte offsets of the peak slots to count into:
+                             * category self, category total, each ancestor's total, program */
 } mt__site;
 
 extern mt__cat *mt__cats;              /* [MT_MAX_CATS] */
 extern mt__site *_Atomic *mt__sites;   /* [MT_MAX_SITES], published with release */
 extern _Atomic uint32_t mt__ncats;
 extern _Atomic uint32_t mt__nsites;
-extern _Atomic uint32_t mt__nnodes;
+extern _Atomic uint32_t mt__npnodes;
 
 int mt__registry_init(void);
 /* Interns category text (len bytes, already cut to MT_MAX_NAME), creating
@@ -173,26 +180,40 @@ void mt__registry_unlock(void);
 
 /* ---- per-thread state and counters (counters.c) ---------------------- */
 
-/* One counter slot of one thread. Only its thread writes it; readers load it
- * relaxed. free bytes = alloc_bytes - net. */
-typedef struct mt__node {
+/* Counter slots of one thread. Only their thread writes them; readers load
+ * them relaxed. `delta` is the net change since the thread last published
+ * ("flushed") it into the global sum, `maxdelta` the highest delta since. */
+typedef struct mt__pnode {
+    _Atomic int64_t delta;
+    _Atomic int64_t maxdelta;
+} mt__pnode;
+
+/* A site's slot: its peak pair plus the cumulative counts, from which every
+ * category's and the program's totals are summed at read time. */
+typedef struct mt__snode {
+    mt__pnode p;
     _Atomic int64_t alloc_bytes;
-    _Atomic int64_t net;      /* bytes allocated minus bytes freed by this thread */
     _Atomic int64_t allocs;
     _Atomic int64_t frees;
-    _Atomic int64_t maxnet;   /* highest net since the last flush */
-    _Atomic int64_t flushed;  /* net at the last flush (already in the global sum) */
-} mt__node;
+    int64_t unused;
+} mt__snode;
+
+/* The published side of a peak pair: the flushed sum and the peak. */
+typedef struct mt__gpair {
+    _Atomic int64_t net;
+    _Atomic int64_t peak;
+} mt__gpair;
 
 typedef struct mt__cache_entry {
     uintptr_t catkey;   /* category pointer, or (index << 1 | 1) */
     const char *file;
     uintptr_t where;    /* line, or pc */
-    uint32_t site;
+    const struct mt__site *site;
 } mt__cache_entry;
 
 typedef struct mt__thread {
-    mt__node *nodes;                 /* [MT_MAX_NODES], reserved, touched lazily */
+    mt__snode *snodes;               /* [MT_MAX_SITES], reserved, touched lazily */
+    mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
     uintptr_t scope_key;             /* catkey for category NULL: (scope cat << 1) | 1 */
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
@@ -223,42 +244,68 @@ int mt__counters_init(void);
     if (MT_UNLIKELY(locked)) mt__thread_unlock_orphan()
 
 
-MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size);
-MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size);
-void mt__flush_node(mt__thread *t, uint32_t node);
+void mt__flush_site(mt__thread *t, uint32_t site);
+void mt__flush_pnode(mt__thread *t, uint32_t pnode);
 
 MT_INLINE int64_t mt__ld(_Atomic int64_t *p) { return atomic_load_explicit(p, memory_order_relaxed); }
 MT_INLINE void mt__st(_Atomic int64_t *p, int64_t v) { atomic_store_explicit(p, v, memory_order_relaxed); }
 
-MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
-    const uint32_t *c = s->chain, *end = c + s->nchain;
-    for (; c < end; c++) {
-        mt__node *n = &t->nodes[*c];
-        int64_t net = mt__ld(&n->net) + size;
-        mt__st(&n->net, net);
-        mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
-        mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
-        if (net > mt__ld(&n->maxnet)) {
-            mt__st(&n->maxnet, net);
-            if (MT_UNLIKELY(net - mt__ld(&n->flushed) > MT_FLUSH_BYTES)) mt__flush_node(t, *c);
-        }
+/* Raises a peak pair by size; true when the delta must be published. */
+MT_INLINE bool mt__pair_add(mt__pnode *p, int64_t size) {
+    int64_t d = mt__ld(&p->delta) + size;
+    mt__st(&p->delta, d);
+    if (d > mt__ld(&p->maxdelta)) {
+        mt__st(&p->maxdelta, d);
+        return MT_UNLIKELY(d > MT_FLUSH_BYTES);
     }
+    return false;
+}
+
+MT_INLINE bool mt__pair_sub(mt__pnode *p, int64_t size) {
+    int64_t d = mt__ld(&p->delta) - size;
+    mt__st(&p->delta, d);
+    return MT_UNLIKELY(d < -MT_FLUSH_BYTES);
+}
+
+/* Every site has at least 3 peak slots (its category alone, the category
+ * with descendants, the program); the usual depths are unrolled. */
+#define MT_PEAK_STEP(op, i)                                                      \
+    if (op((mt__pnode *)(base + s->poff[i]), size)) mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode))
+#define MT_PEAK_ALL(op)                                                          \
+    do {                                                                         \
+        char *base = (char *)t->pnodes;                                          \
+        uint32_t np = s->npeak;                                                  \
+        if (MT_UNLIKELY(np > 6))                                                 \
+            for (uint32_t i = 6; i < np; i++) MT_PEAK_STEP(op, i);               \
+        switch (np) {                                                            \
+        default: MT_PEAK_STEP(op, 5); /* fall through */                         \
+        case 5: MT_PEAK_STEP(op, 4); /* fall through */                          \
+        case 4: MT_PEAK_STEP(op, 3); /* fall through */                          \
+        case 3: MT_PEAK_STEP(op, 2); MT_PEAK_STEP(op, 1); MT_PEAK_STEP(op, 0);  \
+        }                                                                        \
+    } while (0)
+
+/* Counts one allocation of size bytes at site s on thread t. */
+MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
+    mt__snode *n = &t->snodes[s->index];
+    mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
+    mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
+    if (mt__pair_add(&n->p, size)) mt__flush_site(t, s->index);
+    MT_PEAK_ALL(mt__pair_add);
 }
 
 MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
-    const uint32_t *c = s->chain, *end = c + s->nchain;
-    for (; c < end; c++) {
-        mt__node *n = &t->nodes[*c];
-        int64_t net = mt__ld(&n->net) - size;
-        mt__st(&n->net, net);
-        mt__st(&n->frees, mt__ld(&n->frees) + 1);
-        if (MT_UNLIKELY(mt__ld(&n->flushed) - net > MT_FLUSH_BYTES)) mt__flush_node(t, *c);
-    }
+    mt__snode *n = &t->snodes[s->index];
+    mt__st(&n->frees, mt__ld(&n->frees) + 1);
+    if (mt__pair_sub(&n->p, size)) mt__flush_site(t, s->index);
+    MT_PEAK_ALL(mt__pair_sub);
 }
 
-/* Sums one node over every thread, living and exited. Takes the registry
- * lock unless the caller holds it (locked = true). */
-void mt__node_sum(uint32_t node, mt_stats *out, bool locked);
+/* Readers, with the registry lock held (it keeps threads from exiting
+ * mid-sum). A site's full statistics: */
+void mt__site_sum(uint32_t site, mt_stats *out);
+/* A peak slot's current bytes and peak: */
+void mt__pnode_sum(uint32_t pnode, int64_t *current, int64_t *peak);
 
 /* ---- scope (scope.c) -------------------------------------------------- */
 
@@ -267,8 +314,6 @@ uint32_t mt__scope_current(mt__thread *t);
 
 /* ---- allocation core used by alloc.c and the preload shim ------------- */
 
-/* Resolves a (category, file, line, pc) request to a site index for thread t. */
-uint32_t mt__site_resolve(mt__thread *t, const char *category, const char *file, uintptr_t where, bool is_pc);
 /* Tracked allocation with a calling address as its site (preload mode).
  * alignment 0 = default 16; zero != 0 clears the block. */
 void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc);
@@ -283,9 +328,9 @@ size_t mt__usable_size(const void *ptr, size_t (*backend_usable)(void *));
 
 extern _Atomic(const mt_hooks *) mt__hooks;
 extern uint64_t mt__large_threshold; /* UINT64_MAX when off */
-MT_NOINLINE MT_COLD void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, uint32_t site);
-MT_NOINLINE MT_COLD void mt__call_hook_free(mt__thread *t, void *p, size_t size, uint32_t site);
-MT_NOINLINE MT_COLD void mt__log_large(size_t size, uint32_t site);
+MT_NOINLINE MT_COLD void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, const mt__site *site);
+MT_NOINLINE MT_COLD void mt__call_hook_free(mt__thread *t, void *p, size_t size, const mt__site *site);
+MT_NOINLINE MT_COLD void mt__log_large(size_t size, const mt__site *site);
 
 /* ---- views for readers (view.c) -------------------------------------- */
 

@@ -27,7 +27,7 @@ mt__cat *mt__cats;
 mt__site *_Atomic *mt__sites;
 _Atomic uint32_t mt__ncats;
 _Atomic uint32_t mt__nsites;
-_Atomic uint32_t mt__nnodes;
+_Atomic uint32_t mt__npnodes;
 
 static _Atomic uint32_t *cat_slots;   /* category index + 1, 0 = empty */
 static _Atomic uint32_t *site_slots;  /* site index + 1 */
@@ -181,10 +181,10 @@ uint32_t mt__cat_find(const char *name, size_t len) {
 
 static uint32_t site_create_locked(uint32_t cat, const char *file, int line, const void *pc, uint64_t h);
 
-static uint32_t alloc_nodes(uint32_t n) {
-    uint32_t first = atomic_load_explicit(&mt__nnodes, memory_order_relaxed);
-    if (first + n > MT_MAX_NODES) return UINT32_MAX;
-    atomic_store_explicit(&mt__nnodes, first + n, memory_order_release);
+static uint32_t alloc_pnodes(uint32_t n) {
+    uint32_t first = atomic_load_explicit(&mt__npnodes, memory_order_relaxed);
+    if (first + n > MT_MAX_PNODES) return UINT32_MAX;
+    atomic_store_explicit(&mt__npnodes, first + n, memory_order_release);
     return first;
 }
 
@@ -205,15 +205,15 @@ static uint32_t cat_intern_locked(const char *name, size_t len, uint64_t h) {
     }
     idx = atomic_load_explicit(&mt__ncats, memory_order_relaxed); /* parents took slots */
     if (idx >= MT_MAX_CATS) goto full;
-    uint32_t nodes = alloc_nodes(2);
+    uint32_t nodes = alloc_pnodes(2);
     char *text = arena_strdup(name, len);
     if (nodes == UINT32_MAX || !text) goto full;
     mt__cat *c = &mt__cats[idx];
     c->name = text;
     c->len = (uint32_t)len;
     c->parent = parent;
-    c->self_node = nodes;
-    c->total_node = nodes + 1;
+    c->self_pnode = nodes;
+    c->total_pnode = nodes + 1;
     c->depth = parent == UINT32_MAX ? 0 : mt__cats[parent].depth + 1;
     c->hash = h;
     c->anon_site = UINT32_MAX;
@@ -298,14 +298,10 @@ static uint32_t site_create_locked(uint32_t cat, const char *file, int line, con
     static bool warned;
     uint32_t idx = atomic_load_explicit(&mt__nsites, memory_order_relaxed);
     uint32_t depth = (uint32_t)mt__cats[cat].depth;
-    uint32_t nchain = 3 + depth + 1;
+    uint32_t npeak = 2 + depth + 1;
     mt__site *s = NULL;
-    uint32_t node = UINT32_MAX;
-    if (idx < MT_MAX_SITES) {
-        s = arena_alloc(sizeof *s + nchain * sizeof(uint32_t));
-        if (s) node = alloc_nodes(1);
-    }
-    if (!s || node == UINT32_MAX) {
+    if (idx < MT_MAX_SITES) s = arena_alloc(sizeof *s + npeak * sizeof(uint32_t));
+    if (!s) {
         if (!warned) {
             warned = true;
             mt__log(MT_LOG_WARN, "site table full; further sites count under their category's unknown site");
@@ -316,14 +312,14 @@ static uint32_t site_create_locked(uint32_t cat, const char *file, int line, con
     s->line = line;
     s->pc = pc;
     s->cat = cat;
-    s->node = node;
+    s->index = idx;
     atomic_store_explicit(&s->function, NULL, memory_order_relaxed);
     uint32_t k = 0;
-    s->chain[k++] = node;
-    s->chain[k++] = mt__cats[cat].self_node;
-    for (uint32_t c = cat; c != UINT32_MAX; c = mt__cats[c].parent) s->chain[k++] = mt__cats[c].total_node;
-    s->chain[k++] = MT_NODE_GLOBAL;
-    s->nchain = k;
+    s->poff[k++] = mt__cats[cat].self_pnode * (uint32_t)sizeof(mt__pnode);
+    for (uint32_t c = cat; c != UINT32_MAX; c = mt__cats[c].parent)
+        s->poff[k++] = mt__cats[c].total_pnode * (uint32_t)sizeof(mt__pnode);
+    s->poff[k++] = MT_PNODE_GLOBAL * (uint32_t)sizeof(mt__pnode);
+    s->npeak = k;
     atomic_store_explicit(&mt__sites[idx], s, memory_order_release);
     atomic_store_explicit(&mt__nsites, idx + 1, memory_order_release);
     for (uint32_t i = (uint32_t)h & (SITE_SLOTS - 1);; i = (i + 1) & (SITE_SLOTS - 1)) {
@@ -416,7 +412,7 @@ int mt__registry_init(void) {
     file_slots = mt__os_reserve(FILE_SLOTS * sizeof(*file_slots));
     if (!mt__cats || !mt__sites || !cat_slots || !site_slots || !file_slots) return -1;
     mt__registry_lock();
-    atomic_store(&mt__nnodes, 1); /* node 0: the whole program */
+    atomic_store(&mt__npnodes, 1); /* peak slot 0: the whole program */
     static const char uncategorized[] = "Uncategorized";
     cat_intern_locked(uncategorized, sizeof uncategorized - 1, hash_bytes(uncategorized, sizeof uncategorized - 1));
     ro_refresh();

@@ -12,10 +12,50 @@
 
 #include "internal.h"
 
+/* Byte and block totals come from the sites, current and peak from the
+ * peak slot; this puts the two together (registry lock held). */
+static void add_counts(mt_stats *acc, const mt_stats *site) {
+    acc->total_allocated += site->total_allocated;
+    acc->alloc_count += site->alloc_count;
+    acc->free_count += site->free_count;
+}
+
+static void finish(mt_stats *acc, uint32_t pnode) {
+    int64_t cur, peak;
+    mt__pnode_sum(pnode, &cur, &peak);
+    if (acc->total_allocated < (uint64_t)cur) acc->total_allocated = (uint64_t)cur;
+    acc->current = (uint64_t)cur;
+    acc->total_freed = acc->total_allocated - (uint64_t)cur;
+    acc->peak = (uint64_t)peak;
+}
+
+static bool cat_within(uint32_t cat, uint32_t ancestor) {
+    for (; cat != UINT32_MAX; cat = mt__cats[cat].parent)
+        if (cat == ancestor) return true;
+    return false;
+}
+
+/* Sums the sites of category `cat` (and its descendants if children), or
+ * of every category when cat is UINT32_MAX. */
+static void sum_sites(uint32_t cat, bool children, mt_stats *out) {
+    memset(out, 0, sizeof *out);
+    uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    for (uint32_t i = 0; i < ns; i++) {
+        const mt__site *s = atomic_load_explicit(&mt__sites[i], memory_order_acquire);
+        if (cat != UINT32_MAX && s->cat != cat && !(children && cat_within(s->cat, cat))) continue;
+        mt_stats one;
+        mt__site_sum(i, &one);
+        add_counts(out, &one);
+    }
+}
+
 mt_stats mt_global_stats(void) {
     mt_stats s = {0};
     if (mt_init() != 0) return s;
-    mt__node_sum(MT_NODE_GLOBAL, &s, false);
+    mt__registry_lock();
+    sum_sites(UINT32_MAX, true, &s);
+    finish(&s, MT_PNODE_GLOBAL);
+    mt__registry_unlock();
     return s;
 }
 
@@ -25,7 +65,10 @@ int mt_category_stats(const char *category, int include_children, mt_stats *out)
     uint32_t idx = len ? mt__cat_find(category, len) : MT_CAT_UNCATEGORIZED;
     if (idx == UINT32_MAX) return -1;
     const mt__cat *c = &mt__cats[idx];
-    mt__node_sum(include_children ? c->total_node : c->self_node, out, false);
+    mt__registry_lock();
+    sum_sites(idx, include_children != 0, out);
+    finish(out, include_children ? c->total_pnode : c->self_pnode);
+    mt__registry_unlock();
     return 0;
 }
 
@@ -88,7 +131,7 @@ int mt__view_take(mt__view *v) {
     mt__registry_lock();
     uint32_t nc = atomic_load_explicit(&mt__ncats, memory_order_acquire);
     ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
-    size_t bytes = nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view) + nc * sizeof(uint32_t);
+    size_t bytes = nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view) + 2 * nc * sizeof(uint32_t);
     char *mem = mt__meta_alloc(bytes);
     if (!mem) {
         mt__registry_unlock();
@@ -99,20 +142,19 @@ int mt__view_take(mt__view *v) {
     v->cats = (mt__cat_view *)mem;
     v->sites = (mt__site_view *)(mem + nc * sizeof(mt__cat_view));
     uint32_t *order = (uint32_t *)(mem + nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view));
+    uint32_t *position = order + nc; /* category index -> place in v->cats */
     v->ncats = nc;
     v->nsites = ns;
-    mt__node_sum(MT_NODE_GLOBAL, &v->global, true);
     for (uint32_t i = 0; i < nc; i++) order[i] = i;
     mt__sort_u32(order, nc, cat_tree_cmp, NULL);
     for (uint32_t i = 0; i < nc; i++) {
         const mt__cat *c = &mt__cats[order[i]];
         mt__cat_view *cv = &v->cats[i];
+        position[order[i]] = i;
         cv->name = c->name;
         cv->parent = c->parent == UINT32_MAX ? NULL : mt__cats[c->parent].name;
         cv->depth = c->depth;
         cv->index = order[i];
-        mt__node_sum(c->self_node, &cv->self, true);
-        mt__node_sum(c->total_node, &cv->total, true);
     }
     for (uint32_t i = 0; i < ns; i++) {
         mt__site *s = atomic_load_explicit(&mt__sites[i], memory_order_acquire);
@@ -122,7 +164,16 @@ int mt__view_take(mt__view *v) {
         sv->pc = s->pc;
         sv->function = atomic_load_explicit(&s->function, memory_order_acquire);
         sv->category = mt__cats[s->cat].name;
-        mt__node_sum(s->node, &sv->stats, true);
+        mt__site_sum(i, &sv->stats);
+        add_counts(&v->global, &sv->stats);
+        add_counts(&v->cats[position[s->cat]].self, &sv->stats);
+        for (uint32_t c = s->cat; c != UINT32_MAX; c = mt__cats[c].parent) add_counts(&v->cats[position[c]].total, &sv->stats);
+    }
+    finish(&v->global, MT_PNODE_GLOBAL);
+    for (uint32_t i = 0; i < nc; i++) {
+        const mt__cat *c = &mt__cats[order[i]];
+        finish(&v->cats[i].self, c->self_pnode);
+        finish(&v->cats[i].total, c->total_pnode);
     }
     mt__registry_unlock();
     for (uint32_t i = 0; i < ns; i++) {
