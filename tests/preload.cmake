@@ -1,0 +1,71 @@
+# tests/preload.cmake - libmemtally_preload.so under small test programs and
+# under real programs from Debian's packages (sqlite3, jq, python3, bash,
+# git, valgrind for the reference counts). Included by tests/CMakeLists.txt.
+#
+# The test programs do not link memtally (except scope_prog, which checks
+# that a program linking it sees the shim's statistics); they count what
+# they allocate themselves and check_report.py compares that with the
+# report. They are built with -rdynamic so the report can name their
+# functions.
+#
+# Not registered in sanitizer builds: ASan and TSan replace malloc
+# themselves and insist on being first in the library list, so a malloc
+# interposer cannot run next to them.
+if(NOT TARGET memtally_preload OR MEMTALLY_SANITIZE)
+  return()
+endif()
+
+set(MT_PL_SRC ${CMAKE_CURRENT_SOURCE_DIR}/preload)
+set(MT_PL_WORK ${CMAKE_CURRENT_BINARY_DIR}/preload-work)
+set(MT_PL_SHIM $<TARGET_FILE:memtally_preload>)
+
+function(mt_preload_prog name)
+  add_executable(${name} ${ARGN})
+  set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON) # -rdynamic
+  add_dependencies(${name} memtally_preload)
+endfunction()
+
+mt_preload_prog(mt_pl_stress ${MT_PL_SRC}/stress.c)
+target_link_libraries(mt_pl_stress PRIVATE Threads::Threads)
+mt_preload_prog(mt_pl_align ${MT_PL_SRC}/align.c)
+mt_preload_prog(mt_pl_forkexec ${MT_PL_SRC}/forkexec.c)
+mt_preload_prog(mt_pl_leaky ${MT_PL_SRC}/leaky.c)
+mt_preload_prog(mt_pl_depth ${MT_PL_SRC}/depth.c)
+# every function keeps its own frame: the expected sites depend on it
+target_compile_options(mt_pl_depth PRIVATE -fno-optimize-sibling-calls -fno-inline)
+mt_preload_prog(mt_pl_dlopen ${MT_PL_SRC}/dlopen_prog.c)
+target_link_libraries(mt_pl_dlopen PRIVATE ${CMAKE_DL_LIBS})
+add_library(mt_pl_dlib MODULE ${MT_PL_SRC}/dlib.c)
+mt_preload_prog(mt_pl_scope ${MT_PL_SRC}/scope_prog.c)
+target_link_libraries(mt_pl_scope PRIVATE memtally)
+
+# One ctest per case of run_case.sh.
+function(mt_preload_case name timeout)
+  add_test(NAME preload_${name}
+    COMMAND sh ${MT_PL_SRC}/run_case.sh ${name} ${MT_PL_SHIM} ${MT_PL_WORK}/${name} ${ARGN})
+  set_tests_properties(preload_${name} PROPERTIES TIMEOUT ${timeout})
+endfunction()
+
+mt_preload_case(stress 120 $<TARGET_FILE:mt_pl_stress> 4 50000 1)
+mt_preload_case(stress_depth2 120 $<TARGET_FILE:mt_pl_stress> 4 20000 2)
+mt_preload_case(align 60 $<TARGET_FILE:mt_pl_align>)
+mt_preload_case(scope 60 $<TARGET_FILE:mt_pl_scope>)
+mt_preload_case(dlopen 60 $<TARGET_FILE:mt_pl_dlopen> $<TARGET_FILE:mt_pl_dlib>)
+mt_preload_case(forkexec 60 $<TARGET_FILE:mt_pl_forkexec>)
+mt_preload_case(forkexec_follow 60 $<TARGET_FILE:mt_pl_forkexec>)
+mt_preload_case(forkexec_pid 60 $<TARGET_FILE:mt_pl_forkexec>)
+mt_preload_case(leak 60 $<TARGET_FILE:mt_pl_leaky>)
+mt_preload_case(depth 60 $<TARGET_FILE:mt_pl_depth>)
+
+# Real programs: output, stderr and exit status unchanged under the shim;
+# for the deterministic ones memtally's totals equal valgrind's.
+foreach(prog sqlite3 jq python3 bash git)
+  add_test(NAME preload_real_${prog}
+    COMMAND sh ${MT_PL_SRC}/real_program.sh ${MT_PL_SHIM} ${MT_PL_WORK}/real_${prog} ${prog})
+  set_tests_properties(preload_real_${prog} PROPERTIES TIMEOUT 120)
+endforeach()
+foreach(prog sqlite3 jq)
+  add_test(NAME preload_valgrind_${prog}
+    COMMAND sh ${MT_PL_SRC}/real_program.sh ${MT_PL_SHIM} ${MT_PL_WORK}/valgrind_${prog} ${prog} valgrind)
+  set_tests_properties(preload_valgrind_${prog} PROPERTIES TIMEOUT 300)
+endforeach()

@@ -1,0 +1,154 @@
+#!/bin/sh
+# run_case.sh - one test of libmemtally_preload.so with the small programs
+# in this directory (tests/preload.cmake registers one ctest per case).
+#
+# usage: run_case.sh CASE SHIM.so WORKDIR PROGRAM [ARGS...]
+#   stress PROG THREADS ITERS SEED  exact per-site totals, fork, no deadlock
+#   stress_depth2 PROG ...          the same with MEMTALLY_STACK_DEPTH=2
+#   align PROG                      aligned allocation rules, exact totals
+#   scope PROG                      a program linking libmemtally: one set of stats
+#   dlopen PROG LIB                 a library loaded with dlopen is tracked
+#   forkexec PROG                   only the parent writes the report
+#   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
+#   forkexec_pid PROG               MEMTALLY_PID names the owner
+#   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
+#   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
+set -eu
+
+case_name=$1
+shim=$2
+work=$3
+prog=$4
+shift 4
+here=$(cd "$(dirname "$0")" && pwd)
+
+fail() {
+    echo "run_case.sh ($case_name): $*" >&2
+    exit 1
+}
+
+[ -f "$shim" ] || fail "no shim at $shim"
+rm -rf "$work"
+mkdir -p "$work/reports"
+cd "$work"
+unset MEMTALLY_REPORT MEMTALLY_LEAK_CHECK MEMTALLY_LARGE MEMTALLY_STACK_DEPTH MEMTALLY_PID MEMTALLY_FOLLOW LD_PRELOAD || true
+report=$work/reports/out.json
+
+# Runs the program under the shim with the report at $report; extra
+# environment assignments come first: shim_run VAR=x ... -- ARGS
+shim_run() {
+    env_args=""
+    while [ "$1" != "--" ]; do
+        env_args="$env_args $1"
+        shift
+    done
+    shift
+    # shellcheck disable=SC2086
+    env $env_args LD_PRELOAD="$shim" MEMTALLY_REPORT="$report" "$@"
+}
+
+# The functions of the report's sites, one per line.
+site_functions() { jq -r '.sites[].function // empty' "$1"; }
+
+# allocs/allocated/current of the sites whose function is exactly $2.
+site_sum() {
+    jq -r --arg f "$2" '[.sites[] | select(.function == $f)] |
+        "allocs=\(map(.allocs) | add // 0) allocated=\(map(.allocated) | add // 0) current=\(map(.current) | add // 0)"' "$1"
+}
+
+check_expect() {
+    python3 "$here/check_report.py" "$report" out.txt || fail "the report disagrees with the program's own count"
+}
+
+case $case_name in
+stress | stress_depth2)
+    depth=1
+    [ "$case_name" = stress_depth2 ] && depth=2
+    status=0
+    shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" "$@" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "the stress program failed with status $status"
+    check_expect
+    ;;
+align | scope)
+    status=0
+    shim_run -- "$prog" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "the program's own checks failed (status $status)"
+    check_expect
+    ;;
+dlopen)
+    status=0
+    shim_run -- "$prog" "$1" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "dlopen_prog failed with status $status"
+    check_expect
+    ;;
+forkexec)
+    status=0
+    shim_run -- "$prog" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "forkexec failed (status $status): a child wrote the report or failed"
+    [ "$(ls reports)" = out.json ] || fail "expected reports/out.json alone, found: $(ls reports)"
+    got=$(site_sum "$report" fe_parent_work)
+    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "fe_parent_work in the report: $got"
+    site_functions "$report" | grep -q '^fe_.*child' && fail "a child's allocations are in the parent's report"
+    echo "one report, the parent's: fe_parent_work $got"
+    ;;
+forkexec_follow)
+    status=0
+    shim_run MEMTALLY_FOLLOW=1 -- "$prog" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "forkexec failed (status $status)"
+    fork_pid=$(sed -n 's/.*fork_child=\([0-9]*\).*/\1/p' out.txt)
+    exec_pid=$(sed -n 's/.*exec_child=\([0-9]*\).*/\1/p' out.txt)
+    want=$(printf '%s\n' out.json "out.$fork_pid.json" "out.$exec_pid.json" | sort)
+    [ "$(ls reports | sort)" = "$want" ] || fail "expected $want, found: $(ls reports)"
+    got=$(site_sum "reports/out.$exec_pid.json" fe_exec_child_work)
+    [ "$got" = "allocs=10 allocated=27999 current=999" ] || fail "exec'd child's report: fe_exec_child_work $got"
+    site_functions "reports/out.$exec_pid.json" | grep -q '^fe_parent_work$' && fail "the exec'd child's report has the parent's sites"
+    got=$(site_sum "reports/out.$fork_pid.json" fe_fork_child_work)
+    [ "$got" = "allocs=8 allocated=14777 current=777" ] || fail "forked child's report: fe_fork_child_work $got"
+    got=$(site_sum "$report" fe_parent_work)
+    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "parent's report: fe_parent_work $got"
+    site_functions "$report" | grep -q '^fe_.*child' && fail "a child's allocations are in the parent's report"
+    echo "three reports, one per process"
+    ;;
+forkexec_pid)
+    # MEMTALLY_PID of another process: this one owns no report
+    status=0
+    shim_run MEMTALLY_PID=1 -- "$prog" > out.txt || status=$?
+    [ "$status" -eq 0 ] || fail "forkexec failed (status $status)"
+    [ -z "$(ls reports)" ] || fail "MEMTALLY_PID=1, yet a report was written: $(ls reports)"
+    # MEMTALLY_PID of the program itself (what `memtally run` sets)
+    export LD_PRELOAD="$shim" MEMTALLY_REPORT="$report" MEMTALLY_PROG="$prog"
+    sh -c 'MEMTALLY_PID=$$ exec "$MEMTALLY_PROG"' > out.txt || fail "forkexec failed with MEMTALLY_PID set"
+    unset LD_PRELOAD
+    [ "$(ls reports)" = out.json ] || fail "expected reports/out.json alone, found: $(ls reports)"
+    got=$(site_sum "$report" fe_parent_work)
+    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "fe_parent_work in the report: $got"
+    echo "MEMTALLY_PID decides who reports"
+    ;;
+leak)
+    status=0
+    LD_PRELOAD="$shim" MEMTALLY_LEAK_CHECK=1 "$prog" > out.txt 2> err.txt || status=$?
+    cat err.txt
+    [ "$status" -eq 0 ] || fail "leaky exited $status"
+    [ "$(cat out.txt)" = "leaky: done" ] || fail "stdout changed: $(cat out.txt)"
+    grep -q '1234 .*leak_here' err.txt || fail "the leak check does not name leak_here with 1234 bytes"
+    grep -q '4321 .*leak_there' err.txt || fail "the leak check does not name leak_there with 4321 bytes"
+    grep -q 'no_leak' err.txt && fail "the leak check names no_leak, which freed its block"
+    grep -q '5555 bytes' err.txt || fail "the leak check's total is not 5555 bytes (libc's own buffers must be released first)"
+    ;;
+depth)
+    for depth in 1 2 3; do
+        rm -f "$report"
+        shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt || fail "depth exited non-zero"
+        a=$(jq -r '[.sites[] | select(.allocated == 4321) | .function] | join(",")' "$report")
+        b=$(jq -r '[.sites[] | select(.allocated == 24) | .function] | join(",")' "$report")
+        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b"
+        case $depth in
+        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac ;;
+        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] ;;
+        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] ;;
+        esac || fail "wrong sites at depth $depth"
+    done
+    ;;
+*) fail "unknown case" ;;
+esac
+echo "ok"
