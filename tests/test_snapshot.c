@@ -6,6 +6,9 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,12 +207,81 @@ static void test_snapshot_untracked(void **state) {
     tu_assert_stats_equal(g0, g1);
 }
 
+/* Snapshots, diffs and reports taken while other threads allocate, free
+ * and create categories: every JSON report parses, and once the threads are
+ * done the numbers add up exactly. */
+static atomic_int stop_threads;
+static atomic_int churn_failures; /* cmocka asserts belong on the main thread */
+
+static void *churn(void *arg) {
+    int id = (int)(intptr_t)arg;
+    char cat[64];
+    void *keep[16] = {0};
+    for (unsigned i = 0; !atomic_load(&stop_threads) || i < 2000; i++) {
+        snprintf(cat, sizeof cat, "Thr::%d::%u", id, i % 300);
+        unsigned k = i % 16;
+        mt_free(keep[k]);
+        keep[k] = mt_alloc(16 + (i * 37) % 5000, cat, "churn.c", (int)(i % 7));
+        if (!keep[k]) atomic_fetch_add(&churn_failures, 1);
+    }
+    for (int k = 0; k < 16; k++) mt_free(keep[k]);
+    return NULL;
+}
+
+static int sum_current(const mt_delta *d, void *user) {
+    if (!d->category) *(int64_t *)user = d->current;
+    return 0;
+}
+
+static void test_concurrent(void **state) {
+    (void)state;
+    mt_snapshot *first = mt_snapshot_take("first");
+    assert_non_null(first);
+    pthread_t th[3];
+    atomic_store(&stop_threads, 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&th[i], NULL, churn, (void *)(intptr_t)i), 0);
+    mt_snapshot *prev = mt_snapshot_take("0");
+    for (int round = 0; round < 30; round++) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        assert_int_equal(mt_report(m, round % 2 ? MT_FORMAT_JSON : MT_FORMAT_TEXT), 0);
+        fclose(m);
+        if (round % 2) {
+            json_object *root = json_tokener_parse(buf);
+            assert_non_null(root);
+            json_object_put(root);
+        }
+        free(buf);
+        mt_snapshot *cur = mt_snapshot_take("n");
+        assert_non_null(cur);
+        m = open_memstream(&buf, &n);
+        assert_int_equal(mt_snapshot_diff_report(prev, cur, m), 0);
+        fclose(m);
+        free(buf);
+        mt_snapshot_free(prev);
+        prev = cur;
+    }
+    atomic_store(&stop_threads, 1);
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(atomic_load(&churn_failures), 0);
+    mt_snapshot_free(prev);
+
+    mt_snapshot *last = mt_snapshot_take("last");
+    int64_t delta = -1;
+    assert_int_equal(mt_snapshot_diff(first, last, sum_current, &delta), 0);
+    assert_int_equal(delta, 0);
+    mt_snapshot_free(first);
+    mt_snapshot_free(last);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diff_values),
         cmocka_unit_test(test_diff_report_unchanged),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_snapshot_untracked),
+        cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
