@@ -16,6 +16,8 @@
  * same number the library prints in "module+0xOFF". It is a return
  * address, so the call itself is looked up one byte earlier.
  */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <stdlib.h>
@@ -177,6 +179,40 @@ static sym_entry *entry_find(mt__sym *s, uint32_t module, uint64_t offset, bool 
     return &s->tab[j];
 }
 
+/* When addr lies in code inlined into the function (a malloc wrapper
+ * marked inline, say), the line table gives a line of the inlined code,
+ * often in a header. The line that belongs to the function the symbol table
+ * names is the call site of the outermost inlined call: DW_AT_call_file and
+ * DW_AT_call_line of the last inlined_subroutine scope before the
+ * subprogram. Replaces *file and *line when there is one. */
+static void outer_call_site(Dwfl_Module *mod, GElf_Addr addr, const char **file, int *line) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+    if (!cu) return;
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cu, addr - bias, &scopes);
+    Dwarf_Die *outer = NULL;
+    for (int i = 0; i < n; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag == DW_TAG_inlined_subroutine) outer = &scopes[i];
+        else if (tag == DW_TAG_subprogram) break;
+    }
+    Dwarf_Attribute attr;
+    Dwarf_Word fileidx, lineno;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (outer && dwarf_formudata(dwarf_attr(outer, DW_AT_call_file, &attr), &fileidx) == 0 &&
+        dwarf_formudata(dwarf_attr(outer, DW_AT_call_line, &attr), &lineno) == 0 && lineno > 0 &&
+        lineno < INT32_MAX && dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && fileidx < nfiles) {
+        const char *f = dwarf_filesrc(files, fileidx, NULL, NULL);
+        if (f && *f) {
+            *file = f;
+            *line = (int)lineno;
+        }
+    }
+    free(scopes);
+}
+
 static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     if (!m->mod) return;
     /* a return address: the call is the instruction before it */
@@ -185,14 +221,14 @@ static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
     if (name && *name) e->function = strdup(name);
+    const char *src = NULL;
+    int lineno = 0;
     Dwfl_Line *line = dwfl_module_getsrc(m->mod, addr);
-    if (line) {
-        int lineno = 0;
-        const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (src && *src && lineno > 0) {
-            e->file = strdup(src);
-            e->line = lineno;
-        }
+    if (line) src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+    if (src) outer_call_site(m->mod, addr, &src, &lineno);
+    if (src && *src && lineno > 0) {
+        e->file = strdup(src);
+        e->line = lineno;
     }
 }
 

@@ -6,6 +6,7 @@
  *
  *   leaky [STATUS]   exits with STATUS (default 0)
  */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

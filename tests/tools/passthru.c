@@ -6,6 +6,7 @@
  *   passthru wait       prints "ready", waits for SIGTERM, prints
  *                       "got SIGTERM" and exits 7
  */
+#define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
