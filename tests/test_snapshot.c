@@ -218,7 +218,7 @@ static void *churn(void *arg) {
     char cat[64];
     void *keep[16] = {0};
     for (unsigned i = 0; !atomic_load(&stop_threads) || i < 2000; i++) {
-        snprintf(cat, sizeof cat, "Thr::%d::%u", id, i % 300);
+        snprintf(cat, sizeof cat, "Thr::%d::%u", id, i % 100);
         unsigned k = i % 16;
         mt_free(keep[k]);
         keep[k] = mt_alloc(16 + (i * 37) % 5000, cat, "churn.c", (int)(i % 7));
@@ -241,7 +241,7 @@ static void test_concurrent(void **state) {
     atomic_store(&stop_threads, 0);
     for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&th[i], NULL, churn, (void *)(intptr_t)i), 0);
     mt_snapshot *prev = mt_snapshot_take("0");
-    for (int round = 0; round < 30; round++) {
+    for (int round = 0; round < 20; round++) {
         char *buf = NULL;
         size_t n = 0;
         FILE *m = open_memstream(&buf, &n);
