@@ -1,0 +1,351 @@
+/*
+ * test_hooks_log.c - mt_set_hooks (every tracked allocation and free, no
+ * re-entry), mt_set_log (levels, messages, the stderr default) and the
+ * MEMTALLY_LARGE option (set to 4K before the first memtally call).
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define F __FILE__
+#define LARGE 4096
+
+typedef struct event {
+    int kind; /* 'a' or 'f' */
+    void *ptr;
+    size_t size;
+    char category[128];
+    void *user;
+    uint64_t cat_allocs_seen; /* the category's alloc_count inside the hook */
+} event;
+
+static event g_ev[256];
+static int g_nev;
+static int g_user_tag;
+
+static void record(int kind, void *ptr, size_t size, const char *category, void *user) {
+    if (g_nev >= 256) return;
+    event *e = &g_ev[g_nev++];
+    e->kind = kind;
+    e->ptr = ptr;
+    e->size = size;
+    snprintf(e->category, sizeof e->category, "%s", category ? category : "(null)");
+    e->user = user;
+    mt_stats s;
+    e->cat_allocs_seen = category && mt_category_stats(category, 0, &s) == 0 ? s.alloc_count : 0;
+}
+
+static void on_alloc(void *ptr, size_t size, const char *category, void *user) {
+    record('a', ptr, size, category, user);
+}
+
+static void on_free(void *ptr, size_t size, const char *category, void *user) {
+    record('f', ptr, size, category, user);
+}
+
+static void expect_event(int i, int kind, void *ptr, size_t size, const char *category) {
+    assert_true(i < g_nev);
+    assert_int_equal(g_ev[i].kind, kind);
+    assert_ptr_equal(g_ev[i].ptr, ptr);
+    assert_int_equal(g_ev[i].size, size);
+    assert_string_equal(g_ev[i].category, category);
+    assert_ptr_equal(g_ev[i].user, &g_user_tag);
+}
+
+static void hooks_see_everything(void **state) {
+    (void)state;
+    mt_hooks h = {on_alloc, on_free, &g_user_tag};
+    g_nev = 0;
+    mt_set_hooks(&h);
+    h.on_alloc = NULL; /* the struct was copied */
+    h.user = NULL;
+
+    void *a = mt_alloc(123, "Hook::A", F, __LINE__);
+    expect_event(0, 'a', a, 123, "Hook::A");
+    /* called after the statistics changed */
+    assert_int_equal(g_ev[0].cat_allocs_seen, tu_cat_self("Hook::A").alloc_count);
+    void *c = mt_calloc(3, 10, "Hook::C", F, __LINE__);
+    expect_event(1, 'a', c, 30, "Hook::C");
+    char *s = mt_strdup("hook", "Hook::S", F, __LINE__);
+    expect_event(2, 'a', s, 5, "Hook::S");
+    void *al = mt_aligned_alloc(256, 70, "Hook::Al", F, __LINE__);
+    expect_event(3, 'a', al, 70, "Hook::Al");
+    void *n = mt_alloc(9, NULL, F, __LINE__);
+    expect_event(4, 'a', n, 9, "Uncategorized");
+    mt_scope_push("Hook::Scoped");
+    void *sc = mt_alloc(10, NULL, F, __LINE__);
+    mt_scope_pop();
+    expect_event(5, 'a', sc, 10, "Hook::Scoped");
+    assert_int_equal(g_nev, 6);
+
+    /* realloc: the old block's free, then the new block */
+    void *r = mt_realloc(a, 1000, NULL, F, __LINE__);
+    assert_int_equal(g_nev, 8);
+    int fi = g_ev[6].kind == 'f' ? 6 : 7, ai = 13 - fi;
+    expect_event(fi, 'f', a, 123, "Hook::A");
+    expect_event(ai, 'a', r, 1000, "Hook::A");
+    void *r0 = mt_realloc(NULL, 12, "Hook::R", F, __LINE__);
+    expect_event(8, 'a', r0, 12, "Hook::R");
+    assert_null(mt_realloc(r0, 0, NULL, F, __LINE__));
+    expect_event(9, 'f', r0, 12, "Hook::R");
+    assert_int_equal(g_nev, 10);
+
+    mt_free(r);
+    expect_event(10, 'f', r, 1000, "Hook::A");
+    mt_free(c);
+    expect_event(11, 'f', c, 30, "Hook::C");
+    mt_free(s);
+    expect_event(12, 'f', s, 5, "Hook::S");
+    mt_free(al);
+    expect_event(13, 'f', al, 70, "Hook::Al");
+    mt_free(n);
+    mt_free(sc);
+    expect_event(15, 'f', sc, 10, "Hook::Scoped");
+
+    /* failures, bad frees, NULL and raw memory are not tracked events */
+    tu_log_begin();
+    char stack[64] = {0};
+    assert_null(mt_alloc(SIZE_MAX, "Hook::A", F, __LINE__));
+    assert_null(mt_calloc(SIZE_MAX, 4, "Hook::A", F, __LINE__));
+    assert_null(mt_aligned_alloc(3, 4, "Hook::A", F, __LINE__));
+    mt_free(NULL);
+    mt_free(stack + 16);
+    void *raw = mt_raw_alloc(10);
+    mt_raw_free(raw);
+    tu_log_end();
+    assert_int_equal(g_nev, 16);
+
+    /* NULL removes the hooks */
+    mt_set_hooks(NULL);
+    void *x = mt_alloc(1, "Hook::A", F, __LINE__);
+    mt_free(x);
+    assert_int_equal(g_nev, 16);
+}
+
+static void hooks_with_only_one_function(void **state) {
+    (void)state;
+    mt_hooks h = {NULL, on_free, &g_user_tag};
+    g_nev = 0;
+    mt_set_hooks(&h);
+    void *p = mt_alloc(7, "Hook::OnlyFree", F, __LINE__);
+    assert_int_equal(g_nev, 0);
+    mt_free(p);
+    assert_int_equal(g_nev, 1);
+    expect_event(0, 'f', p, 7, "Hook::OnlyFree");
+    mt_set_hooks(NULL);
+}
+
+/* a hook that allocates and frees through memtally */
+static int g_depth, g_max_depth, g_outer_calls, g_inner_free_calls;
+static void nested_alloc(void *ptr, size_t size, const char *category, void *user) {
+    (void)ptr;
+    (void)size;
+    (void)user;
+    g_depth++;
+    if (g_depth > g_max_depth) g_max_depth = g_depth;
+    g_outer_calls++;
+    if (strcmp(category, "Hook::Inner") == 0) fail_msg("hook re-entered for its own allocation");
+    void *q = mt_alloc(8, "Hook::Inner", F, __LINE__);
+    char *d = mt_strdup("inner", "Hook::Inner", F, __LINE__);
+    mt_free(q);
+    mt_free(d);
+    g_depth--;
+}
+static void nested_free(void *ptr, size_t size, const char *category, void *user) {
+    (void)ptr;
+    (void)size;
+    (void)user;
+    if (strcmp(category, "Hook::Inner") == 0) g_inner_free_calls++;
+    void *q = mt_alloc(16, "Hook::Inner", F, __LINE__);
+    mt_free(q);
+}
+
+static void hook_does_not_recurse(void **state) {
+    (void)state;
+    mt_hooks h = {nested_alloc, nested_free, NULL};
+    g_depth = g_max_depth = g_outer_calls = g_inner_free_calls = 0;
+    mt_set_hooks(&h);
+    void *p[5];
+    for (int i = 0; i < 5; i++) p[i] = mt_alloc(100, "Hook::Outer", F, __LINE__);
+    for (int i = 0; i < 5; i++) mt_free(p[i]);
+    mt_set_hooks(NULL);
+    assert_int_equal(g_outer_calls, 5);
+    assert_int_equal(g_max_depth, 1);
+    assert_int_equal(g_inner_free_calls, 0);
+    /* what the hooks allocated is tracked like anything else */
+    tu_assert_stats(tu_cat_self("Hook::Outer"), 500, 500, 5, 5);
+    tu_assert_stats(tu_cat_self("Hook::Inner"), 5 * (8 + 6) + 5 * 16, 5 * (8 + 6) + 5 * 16, 15, 15);
+}
+
+/* ---- logging ---------------------------------------------------------- */
+
+static int g_log_calls;
+static mt_log_level g_log_level;
+static char g_log_msg[1024];
+static void *g_log_user;
+static void my_log(mt_log_level level, const char *message, void *user) {
+    g_log_calls++;
+    g_log_level = level;
+    snprintf(g_log_msg, sizeof g_log_msg, "%s", message);
+    g_log_user = user;
+}
+
+/* runs fn with stderr sent to a file; returns what was written */
+static char *capture_stderr(void (*fn)(void *), void *arg) {
+    char path[] = "/tmp/mt_test_stderrXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    char *text = tu_read_file(path, NULL);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
+static void bad_free(void *arg) { mt_free(arg); }
+
+static void log_levels_and_messages(void **state) {
+    (void)state;
+    int tag = 0;
+    g_log_calls = 0;
+    mt_set_log(my_log, &tag);
+
+    /* error: a bad free */
+    _Alignas(16) char stack[64] = {0};
+    char text[32];
+    tu_ptr_text(stack + 16, text);
+    mt_free(stack + 16);
+    assert_int_equal(g_log_calls, 1);
+    assert_int_equal(g_log_level, MT_LOG_ERROR);
+    assert_ptr_equal(g_log_user, &tag);
+    assert_non_null(strstr(g_log_msg, text));
+    size_t len = strlen(g_log_msg);
+    assert_true(len > 0 && g_log_msg[len - 1] != '\n');
+
+    /* warning: a category name cut at 255 bytes */
+    char name[400];
+    memset(name, 'w', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    void *p = mt_alloc(1, name, F, __LINE__);
+    assert_int_equal(g_log_calls, 2);
+    assert_int_equal(g_log_level, MT_LOG_WARN);
+    len = strlen(g_log_msg);
+    assert_true(len > 0 && g_log_msg[len - 1] != '\n');
+    mt_free(p);
+
+    /* error: popping an empty scope stack */
+    mt_scope_pop();
+    assert_int_equal(g_log_calls, 3);
+    assert_int_equal(g_log_level, MT_LOG_ERROR);
+
+    /* a good allocation below the threshold logs nothing */
+    p = mt_alloc(LARGE - 1, "Log::Quiet", F, __LINE__);
+    mt_free(p);
+    assert_int_equal(g_log_calls, 3);
+
+    /* NULL restores the default: stderr, "memtally: " lines */
+    mt_set_log(NULL, NULL);
+    char *err = capture_stderr(bad_free, stack + 32);
+    assert_int_equal(g_log_calls, 3);
+    tu_ptr_text(stack + 32, text);
+    assert_non_null(strstr(err, "memtally: "));
+    assert_non_null(strstr(err, text));
+    assert_int_equal(tu_count_substr(err, "\n"), 1);
+    assert_true(err[strlen(err) - 1] == '\n');
+    free(err);
+}
+
+static void log_callback_replaced(void **state) {
+    (void)state;
+    g_log_calls = 0;
+    mt_set_log(my_log, NULL);
+    tu_log_begin(); /* replaces my_log */
+    _Alignas(16) char stack[64] = {0};
+    mt_free(stack + 16);
+    assert_int_equal(g_log_calls, 0);
+    assert_int_equal(tu_log_count(MT_LOG_ERROR), 1);
+    tu_log_end();
+    char *err = capture_stderr(bad_free, stack + 16);
+    assert_int_equal(tu_log_count(-1), 1);
+    assert_non_null(strstr(err, "memtally: "));
+    free(err);
+}
+
+/* ---- MEMTALLY_LARGE=4K ------------------------------------------------- */
+
+static void large_allocations_logged(void **state) {
+    (void)state;
+    const char *base = strrchr(F, '/') ? strrchr(F, '/') + 1 : F;
+    char site[128];
+    tu_log_begin();
+
+    void *small = mt_alloc(LARGE - 1, "Large::Small", F, __LINE__);
+    assert_int_equal(tu_log_count(-1), 0);
+
+    const int l1 = __LINE__; void *at = mt_alloc(LARGE, "Large::At", F, l1);
+    assert_int_equal(tu_log_count(-1), 1);
+    snprintf(site, sizeof site, "%s:%d", base, l1);
+    assert_non_null(tu_log_find(-1, site));
+
+    const int l2 = __LINE__; void *big = MT_ALLOC(1 << 20, "Large::Big");
+    assert_int_equal(tu_log_count(-1), 2);
+    snprintf(site, sizeof site, "%s:%d", base, l2);
+    assert_non_null(tu_log_find(-1, site));
+
+    const int l3 = __LINE__; void *cz = mt_calloc(2, LARGE / 2, "Large::Calloc", F, l3);
+    assert_int_equal(tu_log_count(-1), 3);
+    snprintf(site, sizeof site, "%s:%d", base, l3);
+    assert_non_null(tu_log_find(-1, site));
+
+    const int l4 = __LINE__; void *grown = mt_realloc(small, 2 * LARGE, NULL, F, l4);
+    assert_int_equal(tu_log_count(-1), 4);
+    snprintf(site, sizeof site, "%s:%d", base, l4);
+    assert_non_null(tu_log_find(-1, site));
+
+    const int l5 = __LINE__; void *al = mt_aligned_alloc(4096, LARGE, "Large::Aligned", F, l5);
+    assert_int_equal(tu_log_count(-1), 5);
+    snprintf(site, sizeof site, "%s:%d", base, l5);
+    assert_non_null(tu_log_find(-1, site));
+
+    /* unknown site: still logged, without crashing */
+    void *anon = mt_alloc(LARGE * 3, "Large::Anon", NULL, 0);
+    assert_int_equal(tu_log_count(-1), 6);
+
+    /* frees and small blocks are not logged; nor are failures */
+    mt_free(at);
+    mt_free(big);
+    mt_free(cz);
+    mt_free(grown);
+    mt_free(al);
+    mt_free(anon);
+    void *tiny = mt_alloc(16, "Large::Small", F, __LINE__);
+    mt_free(tiny);
+    assert_int_equal(tu_log_count(-1), 6);
+    assert_int_equal(tu_log_count(MT_LOG_ERROR), 0);
+    tu_log_end();
+}
+
+int main(void) {
+    /* before any memtally call, so that mt_init reads it */
+    setenv("MEMTALLY_LARGE", "4K", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(large_allocations_logged),
+        cmocka_unit_test(hooks_see_everything),
+        cmocka_unit_test(hooks_with_only_one_function),
+        cmocka_unit_test(hook_does_not_recurse),
+        cmocka_unit_test(log_levels_and_messages),
+        cmocka_unit_test(log_callback_replaced),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,547 @@
+/*
+ * test_threads.c - memtally under concurrency: writers on several threads
+ * allocating and freeing each other's blocks (one million operations),
+ * exact totals once they have exited, and every reader and setter of the
+ * public API running at the same time as the writers. Built to also run
+ * under ThreadSanitizer (ctest -L threads).
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define F __FILE__
+
+#define NTHREADS 4
+#define NCATS (2 * NTHREADS + 1) /* two per thread, one shared by all */
+#define SHARED_CAT (NCATS - 1)
+#define NSITES 6                 /* one synthetic line per operation kind */
+#define FIRST_LINE 9001
+#define QUEUE_CAP 4096
+#define LOCAL_CAP 512
+
+enum { OP_ALLOC, OP_CALLOC, OP_REALLOC, OP_ALIGNED, OP_STRDUP, OP_REALLOC_NULL };
+
+static char g_cat_names[NCATS][48];
+
+/* cmocka's assertions may only fail on the thread running the test; other
+ * threads report and abort, which fails the test just as clearly */
+#define TCHECK(cond)                                                                   \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "%s:%d: check failed on a worker thread: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* every block starts with this so that whoever frees it knows what it was */
+typedef struct tag {
+    uint32_t cat;
+    uint16_t site;
+    uint16_t owner;
+    uint64_t size;
+} tag;
+
+typedef struct tally {
+    uint64_t alloc_bytes, free_bytes, allocs, frees;
+} tally;
+
+typedef struct worker {
+    int id;
+    uint64_t rng;
+    long ops_target;
+    int readers_phase; /* smaller run while readers are busy */
+    /* what this thread recorded itself, indexed [cat][site] */
+    tally t[NCATS][NSITES];
+    uint64_t ops, cross_frees;
+    void *local[LOCAL_CAP];
+    int nlocal;
+} worker;
+
+/* the shared queue of blocks that any thread may free */
+static pthread_mutex_t g_qmu = PTHREAD_MUTEX_INITIALIZER;
+static void *g_queue[QUEUE_CAP];
+static int g_qn;
+
+static uint64_t rnd(uint64_t *s) {
+    /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int q_push(void *p) {
+    int ok = 0;
+    pthread_mutex_lock(&g_qmu);
+    if (g_qn < QUEUE_CAP) {
+        g_queue[g_qn++] = p;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&g_qmu);
+    return ok;
+}
+
+static void *q_pop(uint64_t r) {
+    void *p = NULL;
+    pthread_mutex_lock(&g_qmu);
+    if (g_qn > 0) {
+        int i = (int)(r % (uint64_t)g_qn);
+        p = g_queue[i];
+        g_queue[i] = g_queue[--g_qn];
+    }
+    pthread_mutex_unlock(&g_qmu);
+    return p;
+}
+
+static void record_free(worker *w, void *p) {
+    tag tg;
+    memcpy(&tg, p, sizeof tg);
+    TCHECK((mt_block_size(p)) == (tg.size));
+    w->t[tg.cat][tg.site].free_bytes += tg.size;
+    w->t[tg.cat][tg.site].frees++;
+    if (tg.owner != w->id) w->cross_frees++;
+    mt_free(p);
+    w->ops++;
+}
+
+static void *new_block(worker *w) {
+    uint64_t r = rnd(&w->rng);
+    uint32_t cat = (r & 3) == 0 ? SHARED_CAT : (uint32_t)(2 * w->id + ((r >> 2) & 1));
+    size_t size = sizeof(tag) + (size_t)((r >> 8) % 241);
+    int kind = (int)((r >> 20) % 5);
+    if (kind == OP_REALLOC) kind = OP_REALLOC_NULL;
+    const char *cn = g_cat_names[cat];
+    void *p = NULL;
+    switch (kind) {
+    case OP_ALLOC: p = mt_alloc(size, cn, F, FIRST_LINE + OP_ALLOC); break;
+    case OP_CALLOC: p = mt_calloc(1, size, cn, F, FIRST_LINE + OP_CALLOC); break;
+    case OP_ALIGNED: p = mt_aligned_alloc(64, size, cn, F, FIRST_LINE + OP_ALIGNED); break;
+    case OP_REALLOC_NULL: p = mt_realloc(NULL, size, cn, F, FIRST_LINE + OP_REALLOC_NULL); break;
+    case OP_STRDUP: {
+        char s[sizeof(tag) + 256];
+        memset(s, 'x', size - 1);
+        s[size - 1] = '\0';
+        p = mt_strdup(s, cn, F, FIRST_LINE + OP_STRDUP);
+        break;
+    }
+    }
+    TCHECK((p) != NULL);
+    if (kind == OP_ALIGNED) TCHECK(((uintptr_t)p % 64) == (0));
+    tag tg = {cat, (uint16_t)kind, (uint16_t)w->id, size};
+    memcpy(p, &tg, sizeof tg);
+    w->t[cat][kind].alloc_bytes += size;
+    w->t[cat][kind].allocs++;
+    w->ops++;
+    return p;
+}
+
+/* grows or shrinks a block; the new block goes to the realloc's site */
+static void *grow(worker *w, void *p) {
+    tag tg;
+    memcpy(&tg, p, sizeof tg);
+    uint64_t r = rnd(&w->rng);
+    size_t size = sizeof(tag) + (size_t)(r % 300);
+    uint32_t cat = (r >> 16) & 1 ? tg.cat : (uint32_t)(2 * w->id);
+    void *q = mt_realloc(p, size, (r >> 16) & 1 ? NULL : g_cat_names[cat], F, FIRST_LINE + OP_REALLOC);
+    TCHECK((q) != NULL);
+    tag back;
+    memcpy(&back, q, sizeof back);
+    TCHECK((back.size) == (tg.size)); /* content survived */
+    w->t[tg.cat][tg.site].free_bytes += tg.size;
+    w->t[tg.cat][tg.site].frees++;
+    if (tg.owner != w->id) w->cross_frees++;
+    tag nt = {cat, OP_REALLOC, (uint16_t)w->id, size};
+    memcpy(q, &nt, sizeof nt);
+    w->t[cat][OP_REALLOC].alloc_bytes += size;
+    w->t[cat][OP_REALLOC].allocs++;
+    w->ops++;
+    return q;
+}
+
+static void *writer(void *arg) {
+    worker *w = arg;
+    while ((long)w->ops < w->ops_target) {
+        uint64_t r = rnd(&w->rng);
+        switch (r % 8) {
+        case 0: case 1: case 2: { /* allocate, keep it here or share it */
+            void *p = new_block(w);
+            if (((r >> 8) & 1) && q_push(p)) break;
+            if (w->nlocal < LOCAL_CAP) w->local[w->nlocal++] = p;
+            else record_free(w, p);
+            break;
+        }
+        case 3: case 4: { /* free a block someone shared */
+            void *p = q_pop(r >> 8);
+            if (p) record_free(w, p);
+            break;
+        }
+        case 5: case 6: /* free one of ours */
+            if (w->nlocal > 0) {
+                int i = (int)((r >> 8) % (uint64_t)w->nlocal);
+                record_free(w, w->local[i]);
+                w->local[i] = w->local[--w->nlocal];
+            }
+            break;
+        case 7: /* realloc one of ours */
+            if (w->nlocal > 0) {
+                int i = (int)((r >> 8) % (uint64_t)w->nlocal);
+                w->local[i] = grow(w, w->local[i]);
+            }
+            break;
+        }
+    }
+    while (w->nlocal > 0) record_free(w, w->local[--w->nlocal]);
+    return NULL;
+}
+
+static void init_names(void) {
+    for (int i = 0; i < NTHREADS; i++) {
+        snprintf(g_cat_names[2 * i], sizeof g_cat_names[0], "Threads::T%d::A", i);
+        snprintf(g_cat_names[2 * i + 1], sizeof g_cat_names[0], "Threads::T%d::B", i);
+    }
+    snprintf(g_cat_names[SHARED_CAT], sizeof g_cat_names[0], "Threads::Shared");
+}
+
+/* frees what is left in the shared queue, as `w` */
+static void drain_queue(worker *w) {
+    void *p;
+    while ((p = q_pop(0)) != NULL) record_free(w, p);
+}
+
+static void check_exact(worker *ws, int n, const mt_stats *g0, int with_queue_left) {
+    tally cat[NCATS], site[NCATS][NSITES], all = {0, 0, 0, 0};
+    memset(cat, 0, sizeof cat);
+    memset(site, 0, sizeof site);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < NCATS; c++)
+            for (int s = 0; s < NSITES; s++) {
+                tally *t = &ws[i].t[c][s];
+                site[c][s].alloc_bytes += t->alloc_bytes;
+                site[c][s].free_bytes += t->free_bytes;
+                site[c][s].allocs += t->allocs;
+                site[c][s].frees += t->frees;
+            }
+    for (int c = 0; c < NCATS; c++)
+        for (int s = 0; s < NSITES; s++) {
+            cat[c].alloc_bytes += site[c][s].alloc_bytes;
+            cat[c].free_bytes += site[c][s].free_bytes;
+            cat[c].allocs += site[c][s].allocs;
+            cat[c].frees += site[c][s].frees;
+        }
+    for (int c = 0; c < NCATS; c++) {
+        all.alloc_bytes += cat[c].alloc_bytes;
+        all.free_bytes += cat[c].free_bytes;
+        all.allocs += cat[c].allocs;
+        all.frees += cat[c].frees;
+    }
+    if (!with_queue_left) assert_int_equal(all.alloc_bytes, all.free_bytes);
+    tu_assert_delta(*g0, mt_global_stats(), all.alloc_bytes, all.free_bytes, all.allocs, all.frees);
+    for (int c = 0; c < NCATS; c++) {
+        mt_stats s = tu_cat_self(g_cat_names[c]);
+        tu_assert_stats(s, cat[c].alloc_bytes, cat[c].free_bytes, cat[c].allocs, cat[c].frees);
+        for (int k = 0; k < NSITES; k++) {
+            mt_stats ss;
+            int hits = tu_site_stats(F, FIRST_LINE + k, g_cat_names[c], &ss);
+            if (site[c][k].allocs == 0) {
+                assert_true(hits == 0 || ss.alloc_count == 0);
+                continue;
+            }
+            assert_int_equal(hits, 1);
+            tu_assert_stats(ss, site[c][k].alloc_bytes, site[c][k].free_bytes, site[c][k].allocs,
+                            site[c][k].frees);
+        }
+    }
+}
+
+static worker g_workers[NTHREADS + 1]; /* the last one stands for main */
+
+static void run_writers(long ops_each, uint64_t seed) {
+    for (int i = 0; i <= NTHREADS; i++) {
+        memset(&g_workers[i], 0, sizeof g_workers[i]);
+        g_workers[i].id = i;
+        g_workers[i].rng = seed * 1000003u + (uint64_t)i;
+        g_workers[i].ops_target = ops_each;
+    }
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, writer, &g_workers[i]), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
+}
+
+static void million_ops_exact(void **state) {
+    (void)state;
+    mt_stats g0 = mt_global_stats();
+    run_writers(250000, 42);
+    uint64_t ops = 0, cross = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        ops += g_workers[i].ops;
+        cross += g_workers[i].cross_frees;
+    }
+    assert_true(ops >= 1000000);
+    assert_true(cross > 10000); /* threads really freed each other's blocks */
+    /* every writer has exited; the queue still holds live blocks */
+    check_exact(g_workers, NTHREADS, &g0, 1);
+    drain_queue(&g_workers[NTHREADS]);
+    check_exact(g_workers, NTHREADS + 1, &g0, 0);
+    assert_int_equal(mt_global_stats().current, g0.current);
+}
+
+/* ---- readers and setters running with the writers -------------------- */
+
+static atomic_int g_stop;
+static atomic_long g_reader_rounds;
+static char g_report_path[256];
+
+static int cat_visit(const mt_category_info *info, void *user) {
+    TCHECK((info->name) != NULL);
+    TCHECK(info->total.total_allocated >= info->self.total_allocated);
+    ++*(long *)user;
+    return 0;
+}
+
+static int site_visit(const mt_site_info *info, void *user) {
+    TCHECK((info->category) != NULL);
+    ++*(long *)user;
+    return 0;
+}
+
+static int delta_visit(const mt_delta *d, void *user) {
+    (void)d;
+    ++*(long *)user;
+    return 0;
+}
+
+static void *reader(void *arg) {
+    int id = (int)(intptr_t)arg;
+    FILE *devnull = fopen("/dev/null", "w");
+    TCHECK((devnull) != NULL);
+    mt_stats last = mt_global_stats();
+    while (!atomic_load(&g_stop)) {
+        TCHECK((mt_init()) == (0));
+        TCHECK(strcmp(mt_version(), "0.1.0") == 0);
+        mt_stats g = mt_global_stats();
+        /* bytes ever handed out and given back never go down */
+        TCHECK(g.total_allocated >= last.total_allocated);
+        TCHECK(g.alloc_count >= last.alloc_count);
+        TCHECK(g.total_freed >= last.total_freed);
+        TCHECK(g.free_count >= last.free_count);
+        TCHECK((g.current) == (g.total_allocated - g.total_freed));
+        last = g;
+        long n = 0;
+        TCHECK((mt_foreach_category(cat_visit, &n)) == (0));
+        TCHECK(n >= NCATS);
+        n = 0;
+        TCHECK((mt_foreach_site(site_visit, &n)) == (0));
+        TCHECK(n > 0);
+        mt_stats s;
+        TCHECK((mt_category_stats(g_cat_names[SHARED_CAT], 1, &s)) == (0));
+        TCHECK((mt_category_stats("Threads", 1, &s)) == (0));
+        mt_snapshot *a = mt_snapshot_take("before");
+        TCHECK((a) != NULL);
+        mt_snapshot *b = mt_snapshot_take(NULL);
+        TCHECK((b) != NULL);
+        n = 0;
+        TCHECK((mt_snapshot_diff(a, b, delta_visit, &n)) == (0));
+        TCHECK(n >= 1); /* the global line comes first, always */
+        TCHECK((mt_snapshot_diff_report(a, b, devnull)) == (0));
+        mt_snapshot_free(a);
+        mt_snapshot_free(b);
+        if (id == 0) {
+            TCHECK((mt_report(devnull, MT_FORMAT_JSON)) == (0));
+            TCHECK((mt_report(devnull, MT_FORMAT_TEXT)) == (0));
+            mt_leak_check(devnull);
+        } else {
+            TCHECK((mt_report_file(g_report_path, MT_FORMAT_JSON)) == (0));
+        }
+        mt_shutdown(); /* no MEMTALLY_* set: nothing to do, but safe to race */
+        atomic_fetch_add(&g_reader_rounds, 1);
+    }
+    fclose(devnull);
+    return NULL;
+}
+
+static void readers_with_writers(void **state) {
+    (void)state;
+    snprintf(g_report_path, sizeof g_report_path, "/tmp/mt_test_threads_%ld.json", (long)getpid());
+    /* the categories exist before the readers look for them */
+    for (int c = 0; c < NCATS; c++) mt_free(mt_alloc(1, g_cat_names[c], F, __LINE__));
+    mt_stats g0 = mt_global_stats();
+    atomic_store(&g_stop, 0);
+    atomic_store(&g_reader_rounds, 0);
+    pthread_t r[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&r[i], NULL, reader, (void *)(intptr_t)i), 0);
+    run_writers(100000, 7);
+    /* let the readers see the exited writers too */
+    while (atomic_load(&g_reader_rounds) < 6) usleep(1000);
+    atomic_store(&g_stop, 1);
+    for (int i = 0; i < 3; i++) pthread_join(r[i], NULL);
+    assert_true(atomic_load(&g_reader_rounds) >= 6);
+    drain_queue(&g_workers[NTHREADS]);
+    check_exact(g_workers, NTHREADS + 1, &g0, 0);
+
+    /* the report file written concurrently is whole */
+    char *text = tu_read_file(g_report_path, NULL);
+    assert_non_null(text);
+    json_object *root = json_tokener_parse(text);
+    assert_non_null(root);
+    json_object *meta;
+    assert_true(json_object_object_get_ex(root, "memtally", &meta));
+    json_object_put(root);
+    free(text);
+    unlink(g_report_path);
+}
+
+/* ---- hooks and log callbacks swapped while others allocate ----------- */
+
+static atomic_long g_hook_allocs, g_hook_frees, g_hook_bad;
+static atomic_long g_log_a, g_log_b, g_log_other;
+
+static void hook_alloc(void *ptr, size_t size, const char *category, void *user) {
+    (void)user;
+    if (!ptr || !category || mt_block_size(ptr) != size) atomic_fetch_add(&g_hook_bad, 1);
+    atomic_fetch_add(&g_hook_allocs, 1);
+}
+
+static void hook_free(void *ptr, size_t size, const char *category, void *user) {
+    (void)size;
+    (void)user;
+    if (!ptr || !category) atomic_fetch_add(&g_hook_bad, 1);
+    atomic_fetch_add(&g_hook_frees, 1);
+}
+
+static void log_a(mt_log_level level, const char *message, void *user) {
+    if (level == MT_LOG_ERROR && user == &g_log_a && strstr(message, "0x")) atomic_fetch_add(&g_log_a, 1);
+    else atomic_fetch_add(&g_log_other, 1);
+}
+
+static void log_b(mt_log_level level, const char *message, void *user) {
+    if (level == MT_LOG_ERROR && user == &g_log_b && strstr(message, "0x")) atomic_fetch_add(&g_log_b, 1);
+    else atomic_fetch_add(&g_log_other, 1);
+}
+
+#define BAD_FREES_EACH 2000
+
+static void *noisy_writer(void *arg) {
+    int id = (int)(intptr_t)arg;
+    char bogus[64];
+    char cat[32];
+    memset(bogus, 0, sizeof bogus);
+    snprintf(cat, sizeof cat, "Threads::Noisy::T%d", id);
+    for (int i = 0; i < 20000; i++) {
+        void *p = mt_alloc((size_t)(i % 100 + 1), cat, F, __LINE__);
+        if (i % 10 == 0) mt_free(bogus + 16); /* a stack pointer: one error */
+        mt_free(p);
+    }
+    return NULL;
+}
+
+static void *toggler(void *arg) {
+    (void)arg;
+    mt_hooks h = {hook_alloc, hook_free, NULL};
+    int i = 0;
+    while (!atomic_load(&g_stop)) {
+        mt_set_hooks(++i % 2 ? &h : NULL);
+        mt_set_log(i % 3 ? log_a : log_b, i % 3 ? (void *)&g_log_a : (void *)&g_log_b);
+    }
+    mt_set_hooks(&h);
+    return NULL;
+}
+
+static void hooks_and_log_toggled(void **state) {
+    (void)state;
+    mt_stats g0 = mt_global_stats();
+    atomic_store(&g_stop, 0);
+    mt_set_log(log_a, &g_log_a);
+    pthread_t tg, w[NTHREADS];
+    assert_int_equal(pthread_create(&tg, NULL, toggler, NULL), 0);
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_create(&w[i], NULL, noisy_writer, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(w[i], NULL);
+    atomic_store(&g_stop, 1);
+    pthread_join(tg, NULL);
+
+    /* every bad free reached exactly one of the two callbacks */
+    assert_int_equal(atomic_load(&g_log_a) + atomic_load(&g_log_b), NTHREADS * BAD_FREES_EACH);
+    assert_int_equal(atomic_load(&g_log_other), 0);
+    assert_int_equal(atomic_load(&g_hook_bad), 0);
+    assert_true(atomic_load(&g_hook_allocs) <= NTHREADS * 20000);
+    assert_true(atomic_load(&g_hook_frees) <= NTHREADS * 20000);
+
+    /* hooks were left on: the next allocation is seen */
+    long before = atomic_load(&g_hook_allocs);
+    void *p = mt_alloc(5, "Threads::Noisy::Main", F, __LINE__);
+    assert_int_equal(atomic_load(&g_hook_allocs), before + 1);
+    mt_free(p);
+    mt_set_hooks(NULL);
+    tu_log_end();
+    /* the bad frees changed nothing */
+    uint64_t bytes = 0;
+    for (int i = 0; i < 20000; i++) bytes += (uint64_t)(i % 100 + 1);
+    tu_assert_delta(g0, mt_global_stats(), NTHREADS * bytes + 5, NTHREADS * bytes + 5, NTHREADS * 20000 + 1,
+                    NTHREADS * 20000 + 1);
+}
+
+/* ---- raw allocations, block sizes and late threads -------------------- */
+
+static void *raw_worker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        void *r = mt_raw_alloc((size_t)(i % 64 + 1));
+        TCHECK((r) != NULL);
+        void *p = mt_alloc((size_t)(i % 64 + 1), "Threads::Raw", F, __LINE__);
+        TCHECK((mt_block_size(p)) == ((size_t)(i % 64 + 1)));
+        mt_raw_free(r);
+        mt_free(p);
+    }
+    return NULL;
+}
+
+static void raw_and_block_size(void **state) {
+    (void)state;
+    mt_stats g0 = mt_global_stats();
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, raw_worker, NULL), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
+    uint64_t bytes = 0;
+    for (int i = 0; i < 20000; i++) bytes += (uint64_t)(i % 64 + 1);
+    tu_assert_delta(g0, mt_global_stats(), NTHREADS * bytes, NTHREADS * bytes, NTHREADS * 20000, NTHREADS * 20000);
+    tu_assert_stats(tu_cat_self("Threads::Raw"), NTHREADS * bytes, NTHREADS * bytes, NTHREADS * 20000,
+                    NTHREADS * 20000);
+}
+
+/* blocks allocated by threads that exited long ago, freed by main */
+static void *leaver(void *arg) {
+    void **out = arg;
+    for (int i = 0; i < 100; i++) out[i] = mt_alloc(10, "Threads::Leaver", F, __LINE__);
+    return NULL;
+}
+
+static void free_after_owner_exit(void **state) {
+    (void)state;
+    void *blocks[8][100];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) assert_int_equal(pthread_create(&t[i], NULL, leaver, blocks[i]), 0);
+    for (int i = 0; i < 8; i++) pthread_join(t[i], NULL);
+    tu_assert_stats(tu_cat_self("Threads::Leaver"), 8000, 0, 800, 0);
+    for (int i = 0; i < 8; i++)
+        for (int k = 0; k < 100; k++) mt_free(blocks[i][k]);
+    tu_assert_stats(tu_cat_self("Threads::Leaver"), 8000, 8000, 800, 800);
+}
+
+int main(void) {
+    init_names();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(million_ops_exact),
+        cmocka_unit_test(readers_with_writers),
+        cmocka_unit_test(hooks_and_log_toggled),
+        cmocka_unit_test(raw_and_block_size),
+        cmocka_unit_test(free_after_owner_exit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
