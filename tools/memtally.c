@@ -1,7 +1,7 @@
 /*
  * memtally.c - the `memtally` command: sub-command dispatch and usage.
  *
- *   memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM [ARGS...]
+ *   memtally run [-o FILE] [--leak-check] [--stack-depth N] [--follow] -- PROGRAM [ARGS...]
  *   memtally report FILE.json
  *   memtally diff BEFORE.json AFTER.json
  *
@@ -13,7 +13,7 @@
 #include "tool.h"
 
 void mt__usage(FILE *out) {
-    fputs("usage: memtally run [-o FILE] [--leak-check] [--stack-depth N] -- PROGRAM [ARGS...]\n"
+    fputs("usage: memtally run [-o FILE] [--leak-check] [--stack-depth N] [--follow] -- PROGRAM [ARGS...]\n"
           "       memtally report FILE.json\n"
           "       memtally diff BEFORE.json AFTER.json\n"
           "\n"
@@ -25,6 +25,8 @@ void mt__usage(FILE *out) {
           "                     when the program exited 0 but left memory behind\n"
           "  --stack-depth N    attribute each allocation to the first of N callers that\n"
           "                     is not an allocation wrapper (MEMTALLY_STACK_DEPTH)\n"
+          "  --follow           processes the program starts report too, to FILE with\n"
+          "                     .<pid> before the extension (MEMTALLY_FOLLOW)\n"
           "report   prints a JSON report as text\n"
           "diff     prints what changed per category and per site between two JSON reports\n"
           "\n"

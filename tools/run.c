@@ -10,6 +10,9 @@
  * symbolize.c, writes the final report and exits with the program's status
  * (128 + signal when a signal killed it, as a shell does).
  *
+ * With --follow (MEMTALLY_FOLLOW=1) the program's children report too, each
+ * to the output name with ".<pid>" before the extension.
+ *
  * With --leak-check it prints the leak report to stderr itself, after
  * symbolising, and exits 23 when the program exited 0 but left memory
  * behind. The program is not given MEMTALLY_LEAK_CHECK: its own leak report
@@ -31,6 +34,7 @@
 typedef struct run_opts {
     const char *output;   /* -o, or NULL for memtally.<pid>.json */
     bool leak_check;
+    bool follow;          /* reports of child processes too */
     const char *stack_depth;
     char **program;       /* NULL-terminated */
 } run_opts;
@@ -75,6 +79,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             o->output = a + 2;
         } else if (strcmp(a, "--leak-check") == 0) {
             o->leak_check = true;
+        } else if (strcmp(a, "--follow") == 0) {
+            o->follow = true;
         } else if (strcmp(a, "--stack-depth") == 0 || strncmp(a, "--stack-depth=", 14) == 0) {
             if (a[13] == '=') o->stack_depth = a + 14;
             else if (++i == argc) return usage_error("%s needs a number", a);
@@ -127,6 +133,7 @@ static int setup_env(const char *preload, const char *report, const run_opts *o)
     int rc = setenv("LD_PRELOAD", ld, 1);
     free(ld);
     if (rc || setenv("MEMTALLY_REPORT", report, 1) || unsetenv("MEMTALLY_LEAK_CHECK")) return -1;
+    if (o->follow ? setenv("MEMTALLY_FOLLOW", "1", 1) : unsetenv("MEMTALLY_FOLLOW")) return -1;
     if (o->stack_depth && setenv("MEMTALLY_STACK_DEPTH", o->stack_depth, 1)) return -1;
     return 0;
 }
@@ -231,42 +238,86 @@ static int wait_program(pid_t pid, char *how, size_t howcap) {
     return WEXITSTATUS(st);
 }
 
-static int post_process(const run_opts *o, const char *report, const char *program, pid_t pid,
+/* "memtally.json" -> "memtally.<pid>.json", "out" -> "out.<pid>": the
+ * name the preload library gives a child's report, applied to ours. */
+static void name_for_pid(const char *out, const char *pid, char *buf, size_t cap) {
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) dot = out + strlen(out);
+    snprintf(buf, cap, "%.*s.%s%s", (int)(dot - out), out, pid, dot);
+}
+
+/* Symbolises the report at path and writes it to out; 0 or -1 after a
+ * message. live gets the bytes still allocated. */
+static int finish_report(const char *path, const char *out, mt__sym *sym, bool leak_check, uint64_t *live) {
+    mt__rpt r;
+    if (mt__rpt_load(path, &r) != 0) return -1;
+    if (sym) mt__sym_report(sym, &r);
+    int rc = 0;
+    if (mt__rpt_write(&r, out) != 0) {
+        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
+        rc = -1;
+    }
+    *live = r.global.current;
+    if (leak_check) {
+        fflush(stderr);
+        mt__rpt_leaks(stderr, &r);
+    }
+    mt__rpt_free(&r);
+    return rc;
+}
+
+/* With --follow: the reports child processes wrote beside ours
+ * ("report.<pid>.json"), each written next to the main one. */
+static void finish_children(const char *dir, const char *out, mt__sym *sym) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, "report.", 7) != 0) continue;
+        size_t digits = strspn(n + 7, "0123456789");
+        if (digits == 0 || strcmp(n + 7 + digits, ".json") != 0) continue;
+        char pid[32], path[PATH_MAX + 300], name[PATH_MAX + 64];
+        snprintf(pid, sizeof pid, "%.*s", (int)(digits < 31 ? digits : 31), n + 7);
+        snprintf(path, sizeof path, "%s/%s", dir, n);
+        name_for_pid(out, pid, name, sizeof name);
+        uint64_t live;
+        if (finish_report(path, name, sym, false, &live) == 0)
+            fprintf(stderr, "memtally: report of process %s written to %s\n", pid, name);
+    }
+    closedir(d);
+}
+
+static int post_process(const run_opts *o, const char *dir, const char *report, const char *program, pid_t pid,
                         int status, const char *how) {
     struct stat sb;
-    if (stat(report, &sb) != 0) {
-        fprintf(stderr,
-                "memtally: %s %s and wrote no report (a static program, or one that did not reach exit, "
-                "cannot be tracked)\n",
-                o->program[0], how);
-        return o->leak_check && status == 0 ? MT_EXIT_USAGE : status;
-    }
-    mt__rpt r;
-    if (mt__rpt_load(report, &r) != 0) return status == 0 ? MT_EXIT_USAGE : status;
-
-    mt__sym *sym = mt__sym_new(program);
-    if (sym) mt__sym_report(sym, &r);
-
     char defname[64];
     const char *out = o->output;
     if (!out) {
         snprintf(defname, sizeof defname, "memtally.%ld.json", (long)pid);
         out = defname;
     }
+    mt__sym *sym = mt__sym_new(program);
     int rc = status;
-    if (mt__rpt_write(&r, out) != 0) {
-        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
-        if (rc == 0) rc = MT_EXIT_USAGE;
-    } else if (!o->output) {
-        fprintf(stderr, "memtally: report written to %s\n", out);
+    if (stat(report, &sb) != 0) {
+        fprintf(stderr,
+                "memtally: %s %s and wrote no report (a static program, or one that did not reach exit, "
+                "cannot be tracked)\n",
+                o->program[0], how);
+        if (o->leak_check && status == 0) rc = MT_EXIT_USAGE;
+    } else {
+        uint64_t live = 0;
+        if (finish_report(report, out, sym, o->leak_check, &live) != 0) {
+            if (rc == 0) rc = MT_EXIT_USAGE;
+        } else {
+            if (!o->output) fprintf(stderr, "memtally: report written to %s\n", out);
+            if (o->leak_check && live > 0 && status == 0) rc = MT_EXIT_LEAK;
+        }
     }
-    if (o->leak_check) {
-        fflush(stderr);
-        uint64_t live = mt__rpt_leaks(stderr, &r);
-        if (live > 0 && status == 0) rc = MT_EXIT_LEAK;
-    }
+    if (o->follow) finish_children(dir, out, sym);
     mt__sym_free(sym);
-    mt__rpt_free(&r);
     return rc;
 }
 
@@ -275,6 +326,7 @@ int mt__cmd_run(int argc, char **argv) {
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     if (env_true("MEMTALLY_LEAK_CHECK")) o.leak_check = true;
+    if (env_true("MEMTALLY_FOLLOW")) o.follow = true;
 
     const char *preload = mt__preload_path();
     if (!preload) return MT_EXIT_USAGE;
@@ -306,7 +358,7 @@ int mt__cmd_run(int argc, char **argv) {
     if (pid > 0) {
         char how[128];
         status = wait_program(pid, how, sizeof how);
-        status = post_process(&o, report, program, pid, status, how);
+        status = post_process(&o, dir, report, program, pid, status, how);
     }
     remove_dir(dir);
     free(program);

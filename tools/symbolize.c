@@ -253,15 +253,29 @@ static bool readable(const char *path) {
     return access(path, R_OK) == 0;
 }
 
-/* A module named only by its base name: the program itself, or a library
- * in the directories the dynamic loader searches by default. */
+/* A module named only by its base name: the program itself, a program in
+ * PATH, or a library in the directories the dynamic loader searches by
+ * default. */
 static char *find_by_name(const mt__sym *s, const char *name) {
     if (s->program && strcmp(base_name(s->program), name) == 0) return strdup(s->program);
-    if (!strstr(name, ".so")) return NULL;
+    char path[4096];
+    if (!strstr(name, ".so")) {
+        /* a program a child process ran, found the way execvp finds it */
+        const char *dirs = getenv("PATH");
+        for (const char *p = dirs ? dirs : ""; *p;) {
+            size_t n = strcspn(p, ":");
+            if (n > 0 && n < 2048) {
+                snprintf(path, sizeof path, "%.*s/%s", (int)n, p, name);
+                if (access(path, X_OK) == 0) return strdup(path);
+            }
+            p += n;
+            if (*p) p++;
+        }
+        return NULL;
+    }
     struct utsname u;
     char multiarch[sizeof u.machine + 32] = "";
     if (uname(&u) == 0) snprintf(multiarch, sizeof multiarch, "%s-linux-gnu", u.machine);
-    char path[4096];
     const char *env = getenv("LD_LIBRARY_PATH");
     if (env) {
         for (const char *p = env; *p;) {

@@ -133,6 +133,22 @@ signal_forward)
     expect_grep '^got SIGTERM$' out.txt "SIGTERM reached the program"
     [ -f r.json ] || fail "no report after a forwarded signal"
     ;;
+follow)
+    # by default only the program reports; --follow adds one report per
+    # process it starts, named after the main one. (bash, not dash: dash
+    # ends with _exit, which runs no at-exit report.)
+    "$MEMTALLY" run -o main.json -- bash -c '"$0" >/dev/null; true' "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "bash running leaky"
+    [ -f main.json ] || fail "no report of the shell"
+    ls main.*.json >/dev/null 2>&1 && fail "child reports without --follow"
+    "$MEMTALLY" run --follow -o f.json -- bash -c '"$0" >/dev/null; true' "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "--follow"
+    expect_grep '^memtally: report of process [0-9]* written to f\.[0-9]*\.json$' err.txt "child report line"
+    [ -f f.json ] || fail "no report of the shell with --follow"
+    grep -q leak_buffers f.json 2>/dev/null && fail "the shell's report names leaky's function"
+    child=$(grep -l '"function": *"leak_buffers"' f.*.json 2>/dev/null | head -1)
+    [ -n "$child" ] || fail "no child report naming leak_buffers"
+    ;;
 report_text)
     "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
     expect_rc 0 $? "report"
