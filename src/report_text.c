@@ -146,7 +146,10 @@ static void print_cat(FILE *out, const tree *t, uint32_t i, int depth) {
             live_blocks(&cat->self), mt__human_bytes(cat->total.current, c, sizeof c),
             mt__human_bytes(cat->total.peak, d, sizeof d), live_blocks(&cat->total), depth * 2, "",
             mt__text_escape(short_name(cat), name, sizeof name));
-    for (size_t k = 0; k < nd->count; k++) print_cat(out, t, t->sorted[nd->first + k], depth + 1);
+    /* Names of at most 255 bytes nest at most 128 deep; the bound only
+     * guards views built from a hand-edited JSON report (memtally report). */
+    if (depth < 256)
+        for (size_t k = 0; k < nd->count; k++) print_cat(out, t, t->sorted[nd->first + k], depth + 1);
 }
 
 /* ---- sites -------------------------------------------------------------- */
