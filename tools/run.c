@@ -204,8 +204,8 @@ static pid_t start(char **program, int *status) {
     close(pfd[0]);
     if (got == (ssize_t)sizeof e) {
         fprintf(stderr, "memtally: cannot run %s: %s\n", program[0], strerror(e));
+        child_pid = 0; /* before reaping: its pid must not be signalled once reused */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-        child_pid = 0;
         *status = (e == ENOENT || e == ENOTDIR) ? 127 : 126;
         return -1;
     }
@@ -356,6 +356,10 @@ int mt__cmd_run(int argc, char **argv) {
     int status = 0;
     pid_t pid = start(o.program, &status);
     if (pid > 0) {
+        /* set after fork, so the program keeps the default: a closed pipe on
+         * our stderr must not kill memtally before it exits with the
+         * program's status */
+        signal(SIGPIPE, SIG_IGN);
         char how[128];
         status = wait_program(pid, how, sizeof how);
         status = post_process(&o, dir, report, program, pid, status, how);
