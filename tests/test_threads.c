@@ -63,11 +63,6 @@ typedef struct worker {
     int nlocal;
 } worker;
 
-/* the shared queue of blocks that any thread may free */
-static pthread_mutex_t g_qmu = PTHREAD_MUTEX_INITIALIZER;
-static void *g_queue[QUEUE_CAP];
-static int g_qn;
-
 static uint64_t rnd(uint64_t *s) {
     /* splitmix64 */
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -76,26 +71,38 @@ static uint64_t rnd(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-static int q_push(void *p) {
+/* Each writer hands blocks to the next writer's inbox and frees what the
+ * previous one handed it, so every block taken from an inbox is freed by
+ * another thread than the one that allocated it. */
+typedef struct inbox {
+    pthread_mutex_t mu;
+    int n;
+    void *blocks[QUEUE_CAP];
+} inbox;
+static inbox g_inbox[NTHREADS];
+
+static int q_push(int to, void *p) {
+    inbox *b = &g_inbox[to % NTHREADS];
     int ok = 0;
-    pthread_mutex_lock(&g_qmu);
-    if (g_qn < QUEUE_CAP) {
-        g_queue[g_qn++] = p;
+    pthread_mutex_lock(&b->mu);
+    if (b->n < QUEUE_CAP) {
+        b->blocks[b->n++] = p;
         ok = 1;
     }
-    pthread_mutex_unlock(&g_qmu);
+    pthread_mutex_unlock(&b->mu);
     return ok;
 }
 
-static void *q_pop(uint64_t r) {
+static void *q_pop(int from, uint64_t r) {
+    inbox *b = &g_inbox[from % NTHREADS];
     void *p = NULL;
-    pthread_mutex_lock(&g_qmu);
-    if (g_qn > 0) {
-        int i = (int)(r % (uint64_t)g_qn);
-        p = g_queue[i];
-        g_queue[i] = g_queue[--g_qn];
+    pthread_mutex_lock(&b->mu);
+    if (b->n > 0) {
+        int i = (int)(r % (uint64_t)b->n);
+        p = b->blocks[i];
+        b->blocks[i] = b->blocks[--b->n];
     }
-    pthread_mutex_unlock(&g_qmu);
+    pthread_mutex_unlock(&b->mu);
     return p;
 }
 
@@ -164,20 +171,23 @@ static void *grow(worker *w, void *p) {
     return q;
 }
 
+static pthread_barrier_t g_start;
+
 static void *writer(void *arg) {
     worker *w = arg;
+    pthread_barrier_wait(&g_start); /* all writers run together */
     while ((long)w->ops < w->ops_target) {
         uint64_t r = rnd(&w->rng);
         switch (r % 8) {
         case 0: case 1: case 2: { /* allocate, keep it here or share it */
             void *p = new_block(w);
-            if (((r >> 8) & 1) && q_push(p)) break;
+            if (((r >> 8) & 1) && q_push(w->id + 1, p)) break;
             if (w->nlocal < LOCAL_CAP) w->local[w->nlocal++] = p;
             else record_free(w, p);
             break;
         }
-        case 3: case 4: { /* free a block someone shared */
-            void *p = q_pop(r >> 8);
+        case 3: case 4: { /* free a block the previous writer handed over */
+            void *p = q_pop(w->id, r >> 8);
             if (p) record_free(w, p);
             break;
         }
@@ -208,13 +218,30 @@ static void init_names(void) {
     snprintf(g_cat_names[SHARED_CAT], sizeof g_cat_names[0], "Threads::Shared");
 }
 
-/* frees what is left in the shared queue, as `w` */
+/* frees what is left in the inboxes, as `w` */
 static void drain_queue(worker *w) {
     void *p;
-    while ((p = q_pop(0)) != NULL) record_free(w, p);
+    for (int i = 0; i < NTHREADS; i++)
+        while ((p = q_pop(i, 0)) != NULL) record_free(w, p);
 }
 
-static void check_exact(worker *ws, int n, const mt_stats *g0, int with_queue_left) {
+/* the numbers before a run, so that runs can follow each other */
+typedef struct baseline {
+    mt_stats global;
+    mt_stats cat[NCATS];
+    mt_stats site[NCATS][NSITES];
+} baseline;
+
+static void take_baseline(baseline *b) {
+    memset(b, 0, sizeof *b);
+    b->global = mt_global_stats();
+    for (int c = 0; c < NCATS; c++) {
+        if (mt_category_stats(g_cat_names[c], 0, &b->cat[c]) != 0) memset(&b->cat[c], 0, sizeof b->cat[c]);
+        for (int k = 0; k < NSITES; k++) tu_site_stats(F, FIRST_LINE + k, g_cat_names[c], &b->site[c][k]);
+    }
+}
+
+static void check_exact(worker *ws, int n, const baseline *b0, int with_queue_left) {
     tally cat[NCATS], site[NCATS][NSITES], all = {0, 0, 0, 0};
     memset(cat, 0, sizeof cat);
     memset(site, 0, sizeof site);
@@ -241,19 +268,19 @@ static void check_exact(worker *ws, int n, const mt_stats *g0, int with_queue_le
         all.frees += cat[c].frees;
     }
     if (!with_queue_left) assert_int_equal(all.alloc_bytes, all.free_bytes);
-    tu_assert_delta(*g0, mt_global_stats(), all.alloc_bytes, all.free_bytes, all.allocs, all.frees);
+    tu_assert_delta(b0->global, mt_global_stats(), all.alloc_bytes, all.free_bytes, all.allocs, all.frees);
     for (int c = 0; c < NCATS; c++) {
-        mt_stats s = tu_cat_self(g_cat_names[c]);
-        tu_assert_stats(s, cat[c].alloc_bytes, cat[c].free_bytes, cat[c].allocs, cat[c].frees);
+        tu_assert_delta(b0->cat[c], tu_cat_self(g_cat_names[c]), cat[c].alloc_bytes, cat[c].free_bytes,
+                        cat[c].allocs, cat[c].frees);
         for (int k = 0; k < NSITES; k++) {
             mt_stats ss;
             int hits = tu_site_stats(F, FIRST_LINE + k, g_cat_names[c], &ss);
-            if (site[c][k].allocs == 0) {
+            if (site[c][k].allocs == 0 && b0->site[c][k].alloc_count == 0) {
                 assert_true(hits == 0 || ss.alloc_count == 0);
                 continue;
             }
             assert_int_equal(hits, 1);
-            tu_assert_stats(ss, site[c][k].alloc_bytes, site[c][k].free_bytes, site[c][k].allocs,
+            tu_assert_delta(b0->site[c][k], ss, site[c][k].alloc_bytes, site[c][k].free_bytes, site[c][k].allocs,
                             site[c][k].frees);
         }
     }
@@ -269,14 +296,26 @@ static void run_writers(long ops_each, uint64_t seed) {
         g_workers[i].ops_target = ops_each;
     }
     pthread_t t[NTHREADS];
+    pthread_barrier_init(&g_start, NULL, NTHREADS);
     for (int i = 0; i < NTHREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, writer, &g_workers[i]), 0);
     for (int i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&g_start);
+}
+
+/* Blocks a failed earlier test left in the inboxes are freed before a test
+ * takes its starting numbers. */
+static int free_leftovers(void **state) {
+    (void)state;
+    static worker scratch;
+    drain_queue(&scratch);
+    return 0;
 }
 
 static void million_ops_exact(void **state) {
     (void)state;
-    mt_stats g0 = mt_global_stats();
+    baseline b0;
+    take_baseline(&b0);
     run_writers(250000, 42);
     uint64_t ops = 0, cross = 0;
     for (int i = 0; i < NTHREADS; i++) {
@@ -286,10 +325,10 @@ static void million_ops_exact(void **state) {
     assert_true(ops >= 1000000);
     assert_true(cross > 10000); /* threads really freed each other's blocks */
     /* every writer has exited; the queue still holds live blocks */
-    check_exact(g_workers, NTHREADS, &g0, 1);
+    check_exact(g_workers, NTHREADS, &b0, 1);
     drain_queue(&g_workers[NTHREADS]);
-    check_exact(g_workers, NTHREADS + 1, &g0, 0);
-    assert_int_equal(mt_global_stats().current, g0.current);
+    check_exact(g_workers, NTHREADS + 1, &b0, 0);
+    assert_int_equal(mt_global_stats().current, b0.global.current);
 }
 
 /* ---- readers and setters running with the writers -------------------- */
@@ -371,7 +410,8 @@ static void readers_with_writers(void **state) {
     snprintf(g_report_path, sizeof g_report_path, "/tmp/mt_test_threads_%ld.json", (long)getpid());
     /* the categories exist before the readers look for them */
     for (int c = 0; c < NCATS; c++) mt_free(mt_alloc(1, g_cat_names[c], F, __LINE__));
-    mt_stats g0 = mt_global_stats();
+    baseline b0;
+    take_baseline(&b0);
     atomic_store(&g_stop, 0);
     atomic_store(&g_reader_rounds, 0);
     pthread_t r[3];
@@ -383,7 +423,7 @@ static void readers_with_writers(void **state) {
     for (int i = 0; i < 3; i++) pthread_join(r[i], NULL);
     assert_true(atomic_load(&g_reader_rounds) >= 6);
     drain_queue(&g_workers[NTHREADS]);
-    check_exact(g_workers, NTHREADS + 1, &g0, 0);
+    check_exact(g_workers, NTHREADS + 1, &b0, 0);
 
     /* the report file written concurrently is whole */
     char *text = tu_read_file(g_report_path, NULL);
@@ -536,9 +576,10 @@ static void free_after_owner_exit(void **state) {
 
 int main(void) {
     init_names();
+    for (int i = 0; i < NTHREADS; i++) pthread_mutex_init(&g_inbox[i].mu, NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(million_ops_exact),
-        cmocka_unit_test(readers_with_writers),
+        cmocka_unit_test_setup(million_ops_exact, free_leftovers),
+        cmocka_unit_test_setup(readers_with_writers, free_leftovers),
         cmocka_unit_test(hooks_and_log_toggled),
         cmocka_unit_test(raw_and_block_size),
         cmocka_unit_test(free_after_owner_exit),
