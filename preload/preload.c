@@ -39,6 +39,15 @@
  * operator new), N = 3 also looks past one allocation wrapper of the
  * program's own (xmalloc, g_malloc), and so on.
  *
+ * What it costs (glibc 2.36, 2-core VM, best of 5 runs): depth 1 adds
+ * 15-30 ns to a malloc+free pair. Depth 2 adds one _dl_find_object lookup
+ * (~25 ns) when the program called malloc itself, and a full unwind
+ * (~0.4 us) when the call came through a runtime wrapper. Depth 3 and more
+ * unwind every allocation, ~0.2 us per frame. Run time against plain:
+ * sqlite3 on an insert-heavy script 1.05x / 1.14x / 2.6x at depth 1 / 2 / 3;
+ * PYTHONMALLOC=malloc python3 on a dict and sort workload 1.09x / 1.15x /
+ * 4.7x.
+ *
  * At exit: a handler registered with atexit() from the constructor. The
  * constructor runs before __libc_start_main registers the dynamic loader's
  * destructor pass, so this handler runs after every atexit handler and
@@ -160,6 +169,9 @@ static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
 }
 
 static MT_NOINLINE const void *walk_stack(const void *ret) {
+    /* depth 2 from code outside the runtime: the caller is the answer, no
+     * unwinding needed (the common case: the program calls malloc itself) */
+    if (stack_depth == 2 && !runtime_frame((const char *)ret - 1)) return ret;
     walk w = {.want = stack_depth - 1};
     _Unwind_Backtrace(walk_frame, &w);
     if (w.found) return w.found;
@@ -368,6 +380,7 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
 }
 
 static void shim_exit(void) {
+    if (!mt__opt.report[0] && !mt__opt.leak_check) return; /* nothing asked for: leave libc alone */
     pid_t pid = getpid();
     bool mine = owner && pid == start_pid;
     if (!mine && !follow) return;
