@@ -69,3 +69,8 @@ foreach(prog sqlite3 jq)
     COMMAND sh ${MT_PL_SRC}/real_program.sh ${MT_PL_SHIM} ${MT_PL_WORK}/valgrind_${prog} ${prog} valgrind)
   set_tests_properties(preload_valgrind_${prog} PROPERTIES TIMEOUT 300)
 endforeach()
+
+# The counting rules themselves (realloc(p, 0), realloc(NULL, n), aligned
+# blocks...) on a small deterministic program, against valgrind.
+mt_preload_prog(mt_pl_vgcount ${MT_PL_SRC}/vgcount.c)
+mt_preload_case(valgrind 120 $<TARGET_FILE:mt_pl_vgcount>)

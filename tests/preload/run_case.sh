@@ -13,6 +13,7 @@
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
 #   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
 #   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
+#   valgrind PROG                   global numbers equal valgrind's
 set -eu
 
 case_name=$1
@@ -148,6 +149,23 @@ depth)
         3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] ;;
         esac || fail "wrong sites at depth $depth"
     done
+    ;;
+valgrind)
+    valgrind --log-file=vg.log "$prog" > plain.txt || fail "the program failed under valgrind"
+    shim_run -- "$prog" > out.txt || fail "the program failed under the shim"
+    cmp -s plain.txt out.txt || fail "stdout differs under the shim"
+    # ==1==     in use at exit: 12,366 bytes in 2 blocks
+    # ==1==   total heap usage: 15 allocs, 13 frees, 23,317 bytes allocated
+    heap=$(grep 'total heap usage:' vg.log | tr -d ',' | sed 's/.*usage: \([0-9]*\) allocs \([0-9]*\) frees \([0-9]*\) bytes.*/\1 \2 \3/')
+    inuse=$(grep 'in use at exit:' vg.log | tr -d ',' | sed 's/.*exit: \([0-9]*\) bytes in \([0-9]*\) blocks.*/\1 \2/')
+    [ -n "$heap" ] && [ -n "$inuse" ] || fail "no heap summary in valgrind's log"
+    # shellcheck disable=SC2086
+    set -- $heap $inuse
+    vg="allocs=$1 frees=$2 allocated=$3 current=$4 blocks=$5"
+    mt=$(jq -r '.global | "allocs=\(.allocs) frees=\(.frees) allocated=\(.allocated) current=\(.current) blocks=\(.allocs - .frees)"' "$report")
+    echo "valgrind: $vg"
+    echo "memtally: $mt"
+    [ "$vg" = "$mt" ] || fail "memtally's totals differ from valgrind's"
     ;;
 *) fail "unknown case" ;;
 esac

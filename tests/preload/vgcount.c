@@ -1,0 +1,52 @@
+/*
+ * vgcount.c - every member of the malloc family, deterministically, with
+ * the edge cases whose counting valgrind defines: realloc(p, 0),
+ * realloc(NULL, n), malloc(0), growing and shrinking realloc, aligned
+ * blocks, strdup, two blocks left live. run_case.sh runs it under valgrind
+ * and under the shim and requires the same global numbers.
+ */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* volatile pointers: the compiler must not drop or merge any call */
+static void *(*volatile f_malloc)(size_t) = malloc;
+static void *(*volatile f_calloc)(size_t, size_t) = calloc;
+static void *(*volatile f_realloc)(void *, size_t) = realloc;
+static void *(*volatile f_reallocarray)(void *, size_t, size_t) = reallocarray;
+static void *(*volatile f_aligned_alloc)(size_t, size_t) = aligned_alloc;
+static void *(*volatile f_memalign)(size_t, size_t) = memalign;
+static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
+static void *(*volatile f_valloc)(size_t) = valloc;
+static char *(*volatile f_strdup)(const char *) = strdup;
+static void (*volatile f_free)(void *) = free;
+void *volatile live1, *volatile live2;
+
+int main(void) {
+    void *p = f_malloc(0);
+    f_free(p);
+    p = f_realloc(NULL, 100);         /* an allocation */
+    p = f_realloc(p, 1000);           /* one free, one allocation */
+    p = f_realloc(p, 10);
+    p = f_realloc(p, 0);              /* frees; returns NULL in glibc */
+    if (p) f_free(p);
+    p = f_calloc(10, 10);
+    p = f_reallocarray(p, 20, 20);
+    f_free(p);
+    p = f_aligned_alloc(64, 100);
+    p = f_realloc(p, 5000);
+    f_free(p);
+    p = f_memalign(256, 33);
+    f_free(p);
+    if (f_posix_memalign(&p, 128, 77) == 0) f_free(p);
+    p = f_valloc(10);
+    f_free(p);
+    char *s = f_strdup("valgrind counts this too");
+    f_free(s);
+    f_free(NULL);
+    live1 = f_malloc(12345);
+    live2 = f_calloc(3, 7);
+    printf("vgcount: done\n");
+    return 0;
+}
