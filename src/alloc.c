@@ -20,11 +20,12 @@ extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
 extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
-static const mt__backend default_backend = {__libc_malloc, __libc_calloc, __libc_realloc, __libc_free};
+#define DEFAULT_BACKEND {__libc_malloc, __libc_calloc, __libc_realloc, __libc_free}
 #else
-static const mt__backend default_backend = {malloc, calloc, realloc, free};
+#define DEFAULT_BACKEND {malloc, calloc, realloc, free}
 #endif
-mt__backend mt__be = default_backend;
+static const mt__backend default_backend = DEFAULT_BACKEND;
+mt__backend mt__be = DEFAULT_BACKEND;
 
 void mt__backend_set(const mt__backend *b) { mt__be = b ? *b : default_backend; }
 
@@ -159,6 +160,7 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
         mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site->index);
         user = (void *)u;
     }
+    if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
     mt__count_alloc(t, site, (int64_t)size);
     after_alloc(t, user, size, site);
     return user;
@@ -171,6 +173,7 @@ MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__hea
     size_t size = copy->size & MT_HDR_SIZE_MASK;
     void *raw = mt__block_raw(h);
     const mt__site *site = site_rec(copy->site);
+    if (MT_UNLIKELY(((uintptr_t)ptr & 4095) < MT_EDGE)) mt__edge_remove(ptr);
     mt__block_mark_freed(h);
     mt__count_free(t, site, (int64_t)size);
     if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_free(t, ptr, size, site);
@@ -235,8 +238,7 @@ MT_INLINE bool header_ok(const void *ptr, mt__header *copy) {
     (void)copy;
     return false;
 #else
-    uintptr_t p = (uintptr_t)ptr;
-    if (MT_UNLIKELY((p & 15) | ((p & 4095) < sizeof(mt__header)))) return false;
+    if (mt__block_needs_care((uintptr_t)ptr)) return false;
     const mt__header *h = (const mt__header *)ptr - 1;
     *copy = *h;
     return MT_LIKELY(copy->site < MT_MAX_SITES && copy->check == mt__header_check(h, copy->size, copy->site));
@@ -310,12 +312,14 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
             out = NULL;
         } else {
             /* the old block is gone: count it freed, then the new one */
+            if (MT_UNLIKELY(((uintptr_t)ptr & 4095) < MT_EDGE)) mt__edge_remove(ptr);
             mt__count_free(t, old_site, (int64_t)old_size);
             if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
                 mt__call_hook_free(t, ptr, old_size, old_site);
             mt__header_write(nh, size, site->index);
-            mt__count_alloc(t, site, (int64_t)size);
             out = nh + 1;
+            if (MT_UNLIKELY(((uintptr_t)out & 4095) < MT_EDGE)) mt__edge_add(out);
+            mt__count_alloc(t, site, (int64_t)size);
             after_alloc(t, out, size, site);
         }
     }

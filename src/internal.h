@@ -57,7 +57,7 @@
 #define MT_MAX_SITES    (1u << 19)
 #define MT_MAX_SIZE     (((uint64_t)1 << 47) - 4096) /* larger requests fail with ENOMEM */
 #define MT_SCOPE_DEPTH  64
-#define MT_CACHE_SIZE   1024u         /* per-thread site cache entries (power of two) */
+#define MT_CACHE_SIZE   16384u        /* per-thread site cache entries (power of two), touched lazily */
 #define MT_FLUSH_BYTES  (64 * 1024)   /* peak bound: a thread publishes its net change past this */
 
 #define MT_PNODE_GLOBAL 0u            /* peak slot 0 is the whole program */
@@ -96,8 +96,23 @@ typedef enum {
     MT_BLOCK_FOREIGN, /* not a block memtally handed out (or its header is gone) */
 } mt__block_state;
 
-/* Classifies ptr without ever faulting: a misaligned pointer, a header on an
- * unmapped page or a wrong check value is FOREIGN. *out gets the header. */
+/* A block whose pointer lies in the first MT_EDGE bytes of a page is also
+ * entered in a small registry when it is handed out: its header may sit on
+ * another page (or on a page glibc unmaps when the block is freed, as with
+ * large blocks), so a free at a page edge asks the registry before reading
+ * memory. Other pointers have their header on their own page. Pointers
+ * below MT_LOW_ADDR are never blocks. */
+#define MT_EDGE     64u
+#define MT_LOW_ADDR 65536u
+MT_INLINE bool mt__block_needs_care(uintptr_t p) {
+    return MT_UNLIKELY(((p & 4095) < MT_EDGE) | (p & 15) | (p < MT_LOW_ADDR));
+}
+void mt__edge_add(const void *ptr);
+bool mt__edge_remove(const void *ptr); /* false if ptr was not registered */
+
+/* Classifies ptr without faulting on the pointers the fast path sends here:
+ * misaligned, low, page-edge and unregistered, or a wrong check value give
+ * FOREIGN. *out gets the header. */
 mt__block_state mt__block_classify(const void *ptr, mt__header *out);
 /* Marks a header as freed so a second free of the same memory is named. */
 #define MT_FREED_MARK 0x46524545u /* "FREE" xor'ed into the check value */
@@ -371,7 +386,14 @@ void mt__view_free(mt__view *v);
 /* In-place heap sort of n indices by cmp (no allocation: safe anywhere). */
 void mt__sort_u32(uint32_t *a, size_t n, int (*cmp)(uint32_t x, uint32_t y, void *ctx), void *ctx);
 
-/* ---- reports (report_text.c, report_json.c) -------------------------- */
+/* ---- reports (report.c, report_text.c, report_json.c) ----------------- */
+
+/* Length (2..4) of a well-formed multi-byte UTF-8 sequence at s, else 0. */
+size_t mt__utf8_len(const unsigned char *s);
+/* s with control bytes and invalid UTF-8 as \xNN, in buf. */
+const char *mt__text_escape(const char *s, char *buf, size_t cap);
+/* "file:line", the function, or "(unknown site)", in buf. */
+const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
 
 /* Human units: "0 B", "512 B", "1.50 KiB", "3.00 MiB"... buf >= 32 bytes. */
 const char *mt__human_bytes(uint64_t bytes, char *buf, size_t cap);

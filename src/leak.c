@@ -21,10 +21,6 @@
 
 #include "internal.h"
 
-/* Shared helpers, defined in report.c. */
-const char *mt__text_escape(const char *s, char *buf, size_t cap);
-const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
-
 static void emit(FILE *out, mt_log_level level, const char *fmt, ...) MT_PRINTF(3, 4);
 static void emit(FILE *out, mt_log_level level, const char *fmt, ...) {
     char line[8192];

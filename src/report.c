@@ -19,10 +19,6 @@
 
 #include "internal.h"
 
-/* Shared by report_text.c, report_json.c, leak.c and snapshot.c. */
-size_t mt__utf8_len(const unsigned char *s);
-const char *mt__text_escape(const char *s, char *buf, size_t cap);
-const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -31,9 +31,6 @@
 
 #include "internal.h"
 
-/* Shared helper, defined in report.c. */
-size_t mt__utf8_len(const unsigned char *s);
-
 static void put_string(FILE *out, const char *s) {
     static const char hex[] = "0123456789abcdef";
     if (!s) {

@@ -14,10 +14,6 @@
 
 #include "internal.h"
 
-/* Shared helpers, defined in report.c. */
-const char *mt__text_escape(const char *s, char *buf, size_t cap);
-const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
-
 #define TOP_SITES 20
 
 const char *mt__human_bytes(uint64_t bytes, char *buf, size_t cap) {

@@ -15,9 +15,6 @@
 
 #include "internal.h"
 
-/* Shared helpers, defined in report.c. */
-const char *mt__text_escape(const char *s, char *buf, size_t cap);
-
 typedef struct snap_cat {
     const char *name;
     mt_stats self;
