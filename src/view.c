@@ -113,7 +113,7 @@ static int cat_tree_cmp(uint32_t x, uint32_t y, void *ctx) {
         int c = memcmp(p, q, pl < ql ? pl : ql);
         if (c) return c;
         if (pl != ql) return pl < ql ? -1 : 1;
-        if (ps == pe || qs == qe) return (ps == pe) - (qs == qe) ? ((ps == pe) ? -1 : 1) : 0;
+        if (ps == pe || qs == qe) return ps == pe && qs == qe ? 0 : ps == pe ? -1 : 1; /* the parent first */
         p = ps + 2;
         q = qs + 2;
     }
