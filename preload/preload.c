@@ -63,8 +63,16 @@
  * forked child keeps counting (its counters start from the parent's) but
  * does not report unless MEMTALLY_FOLLOW is set.
  *
+ * A program that links libmemtally.so itself binds its mt_* calls to the
+ * copy of the API this library exports (LD_PRELOAD comes first in symbol
+ * lookup), so its scopes and statistics are the shim's: one set of numbers.
+ *
  * Known limits: libraries opened with RTLD_DEEPBIND and statically linked
- * programs do not see this malloc.
+ * programs do not see this malloc; a program linked with the static
+ * libmemtally keeps its own separate copy; __libc_freeres at exit assumes
+ * no other thread is still using libc's buffers (as valgrind does); a site
+ * in a library unloaded with dlclose before exit cannot be named by
+ * function at report time.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -140,7 +148,8 @@ static bool runtime_frame(const void *pc) {
     if (!m || !m->l_name) return false;
     const char *base = strrchr(m->l_name, '/');
     base = base ? base + 1 : m->l_name;
-    static const char *const names[] = {"libc.so", "libstdc++.so", "libgcc_s.so", "ld-linux", "libmemtally_preload"};
+    static const char *const names[] = {"libc.so",  "libstdc++.so", "libc++.so",  "libc++abi.so",
+                                        "libgcc_s.so", "ld-linux",   "libmemtally_preload"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strncmp(base, names[i], strlen(names[i])) == 0) return true;
     return false;
