@@ -527,6 +527,119 @@ static void hooks_and_log_toggled(void **state) {
                     NTHREADS * 20000 + 1);
 }
 
+/* ---- the default log (NULL) swapped in and out ------------------------ */
+
+#define QUIET_EVERY 400
+
+static void *quiet_writer(void *arg) {
+    int id = (int)(intptr_t)arg;
+    char bogus[64];
+    memset(bogus, 0, sizeof bogus);
+    for (int i = 0; i < 20000; i++) {
+        void *p = mt_alloc((size_t)(i % 50 + 1), "Threads::Quiet", F, FIRST_LINE + 100 + id);
+        if (i % QUIET_EVERY == 0) mt_free(bogus + 16);
+        mt_free(p);
+    }
+    return NULL;
+}
+
+static void *log_toggler(void *arg) {
+    (void)arg;
+    int i = 0;
+    while (!atomic_load(&g_stop)) {
+        switch (++i % 3) {
+        case 0: mt_set_log(NULL, NULL); break;
+        case 1: mt_set_log(log_a, &g_log_a); break;
+        default: mt_set_log(log_b, &g_log_b); break;
+        }
+    }
+    mt_set_log(NULL, NULL);
+    return NULL;
+}
+
+static void log_toggled_with_default(void **state) {
+    (void)state;
+    atomic_store(&g_log_a, 0);
+    atomic_store(&g_log_b, 0);
+    atomic_store(&g_log_other, 0);
+    /* stderr goes to a file meanwhile, so the default's lines can be
+     * counted; everything else written there is passed on afterwards */
+    char path[] = "/tmp/mt_test_threads_errXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    atomic_store(&g_stop, 0);
+    pthread_t tg, w[NTHREADS];
+    assert_int_equal(pthread_create(&tg, NULL, log_toggler, NULL), 0);
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_create(&w[i], NULL, quiet_writer, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(w[i], NULL);
+    atomic_store(&g_stop, 1);
+    pthread_join(tg, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    char *text = tu_read_file(path, NULL);
+    unlink(path);
+    assert_non_null(text);
+    size_t on_stderr = 0;
+    for (char *line = text, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        next = next ? next + 1 : line + strlen(line);
+        if (strncmp(line, "memtally: error: ", 17) == 0) on_stderr++;
+        else fwrite(line, 1, (size_t)(next - line), stderr);
+    }
+    free(text);
+    /* each bad free was reported once: to a callback or to stderr */
+    int expected = NTHREADS * (20000 / QUIET_EVERY);
+    assert_int_equal(atomic_load(&g_log_other), 0);
+    assert_int_equal((long)on_stderr + atomic_load(&g_log_a) + atomic_load(&g_log_b), expected);
+}
+
+/* ---- the functions behind <memtally/auto.h> --------------------------- */
+
+static void *auto_worker(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        size_t n = (size_t)(i % 64 + 1);
+        /* memory memtally did not allocate goes to the system */
+        char *f = malloc(n);
+        TCHECK(f != NULL);
+        f = mt_realloc_or_system(f, 2 * n, F, FIRST_LINE + 200);
+        TCHECK(f != NULL);
+        mt_free_or_system(f);
+        /* tracked memory through the same functions */
+        char *t = mt_alloc(n, "Threads::Auto", F, FIRST_LINE + 201);
+        t = mt_realloc_or_system(t, 2 * n, F, FIRST_LINE + 202);
+        TCHECK(t != NULL && mt_block_size(t) == 2 * n);
+        mt_free_or_system(t);
+    }
+    return NULL;
+}
+
+static void auto_functions_concurrent(void **state) {
+    (void)state;
+    mt_stats g0 = mt_global_stats();
+    tu_log_begin();
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, auto_worker, NULL), 0);
+    for (int i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
+    assert_int_equal(tu_log_count(-1), 0);
+    tu_log_end();
+    uint64_t bytes = 0;
+    for (int i = 0; i < 20000; i++) bytes += (uint64_t)(i % 64 + 1);
+    /* per thread: n allocated, then a realloc (n freed, 2n allocated), 2n freed */
+    tu_assert_delta(g0, mt_global_stats(), NTHREADS * 3 * bytes, NTHREADS * 3 * bytes, NTHREADS * 40000,
+                    NTHREADS * 40000);
+    mt_stats s;
+    assert_int_equal(tu_site_stats(F, FIRST_LINE + 202, "Threads::Auto", &s), 1);
+    tu_assert_stats(s, NTHREADS * 2 * bytes, NTHREADS * 2 * bytes, NTHREADS * 20000, NTHREADS * 20000);
+    assert_int_equal(tu_site_stats(F, FIRST_LINE + 200, NULL, NULL), 0); /* the foreign realloc */
+}
+
 /* ---- raw allocations, block sizes and late threads -------------------- */
 
 static void *raw_worker(void *arg) {
@@ -581,6 +694,8 @@ int main(void) {
         cmocka_unit_test_setup(million_ops_exact, free_leftovers),
         cmocka_unit_test_setup(readers_with_writers, free_leftovers),
         cmocka_unit_test(hooks_and_log_toggled),
+        cmocka_unit_test(log_toggled_with_default),
+        cmocka_unit_test(auto_functions_concurrent),
         cmocka_unit_test(raw_and_block_size),
         cmocka_unit_test(free_after_owner_exit),
     };
