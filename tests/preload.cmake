@@ -74,3 +74,17 @@ endforeach()
 # blocks...) on a small deterministic program, against valgrind.
 mt_preload_prog(mt_pl_vgcount ${MT_PL_SRC}/vgcount.c)
 mt_preload_case(valgrind 120 $<TARGET_FILE:mt_pl_vgcount>)
+
+# C++: operator new, new[], aligned new (C++17) reach the shim through
+# libstdc++; at MEMTALLY_STACK_DEPTH=2 the sites are the program's
+# functions. Needs a C++ compiler, which the build itself does not.
+include(CheckLanguage)
+check_language(CXX)
+if(CMAKE_CXX_COMPILER)
+  enable_language(CXX)
+  mt_preload_prog(mt_pl_cxx ${MT_PL_SRC}/cxx_prog.cpp)
+  set_target_properties(mt_pl_cxx PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+  mt_preload_case(cxx 60 $<TARGET_FILE:mt_pl_cxx>)
+else()
+  message(STATUS "memtally: no C++ compiler; the preload_cxx test is not built")
+endif()

@@ -6,6 +6,7 @@
 #   stress PROG THREADS ITERS SEED  exact per-site totals, fork, no deadlock
 #   stress_depth2 PROG ...          the same with MEMTALLY_STACK_DEPTH=2
 #   align PROG                      aligned allocation rules, exact totals
+#   cxx PROG                        C++ new/delete, sites past operator new
 #   scope PROG                      a program linking libmemtally: one set of stats
 #   dlopen PROG LIB                 a library loaded with dlopen is tracked
 #   forkexec PROG                   only the parent writes the report
@@ -70,9 +71,11 @@ stress | stress_depth2)
     [ "$status" -eq 0 ] || fail "the stress program failed with status $status"
     check_expect
     ;;
-align | scope)
+align | scope | cxx)
+    depth=1
+    [ "$case_name" = cxx ] && depth=2
     status=0
-    shim_run -- "$prog" > out.txt || status=$?
+    shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt || status=$?
     [ "$status" -eq 0 ] || fail "the program's own checks failed (status $status)"
     check_expect
     ;;
