@@ -396,7 +396,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
     uint64_t pairs = 1000000;
-    int rounds = 7, warmup = 1, xthread = 1, raw = 0;
+    int rounds = 9, warmup = 1, xthread = 1, raw = 0;
     int threads[3] = {1, 2, 4}, nthreadcfg = 3;
     bool only[V_COUNT] = {0}, any_only = false;
 
@@ -488,8 +488,8 @@ int main(int argc, char **argv) {
 
     printf("### ns per free+malloc pair (median of %d rounds, %llu pairs per thread; seed %llu)\n\n", rounds,
            (unsigned long long)pairs, (unsigned long long)vpairs[V_SEED]);
-    printf("| workload | threads | variant | ns/pair | x plain | seed / this | target | |\n");
-    printf("|---|---:|---|---:|---:|---:|---|---|\n");
+    printf("| workload | threads | variant | ns/pair | x plain | (range) | seed / this | target | |\n");
+    printf("|---|---:|---|---:|---:|---|---:|---|---|\n");
     for (int c = 0; c < ncfg; c++) {
         const config *cf = &cfgs[c];
         for (int v = 0; v < V_COUNT; v++) {
@@ -500,16 +500,22 @@ int main(int argc, char **argv) {
                 ratio[r] = run[V_PLAIN] ? ns[c][v][r] / ns[c][V_PLAIN][r] : 0;
                 seedx[r] = run[V_SEED] ? ns[c][V_SEED][r] / ns[c][v][r] : 0;
             }
+            double lo = ratio[0], hi = ratio[0];
+            for (int r = 1; r < rounds; r++) {
+                if (ratio[r] < lo) lo = ratio[r];
+                if (ratio[r] > hi) hi = ratio[r];
+            }
             double med = bench_median(tmp, rounds), rat = bench_median(ratio, rounds);
             double sx = bench_median(seedx, rounds), limit = 0;
             bool tg = has_target(v, cf, &limit);
-            char ratio_s[32] = "", seed_s[32] = "", target_s[32] = "";
+            char ratio_s[32] = "", range_s[48] = "", seed_s[32] = "", target_s[32] = "";
             if (run[V_PLAIN]) snprintf(ratio_s, sizeof ratio_s, "%.2f", rat);
+            if (run[V_PLAIN] && v != V_PLAIN) snprintf(range_s, sizeof range_s, "%.2f-%.2f", lo, hi);
             if (run[V_SEED] && v != V_SEED) snprintf(seed_s, sizeof seed_s, "%.1f", sx);
             if (tg) snprintf(target_s, sizeof target_s, "<= %.2f x plain", limit);
-            printf("| %s | %d | %s | %.1f | %s | %s | %s | %s |\n",
+            printf("| %s | %d | %s | %.1f | %s | %s | %s | %s | %s |\n",
                    cf->pattern == P_OWN ? "own working set" : "alloc/free in different threads", cf->nthreads,
-                   variant_name[v], med, ratio_s, seed_s, target_s,
+                   variant_name[v], med, ratio_s, range_s, seed_s, target_s,
                    tg && run[V_PLAIN] ? bench_verdict(1, rat, limit) : "");
         }
     }
