@@ -31,6 +31,14 @@ void mt__backend_set(const mt__backend *b) { mt__be = b ? *b : default_backend; 
 
 _Atomic(const mt_hooks *) mt__hooks;
 uint64_t mt__large_threshold = UINT64_MAX;
+/* One compare on the hot path covers both hooks and large-allocation
+ * logging: 0 while hooks are set, else the large threshold. */
+static _Atomic uint64_t alloc_watch = UINT64_MAX;
+
+void mt__watch_update(void) {
+    uint64_t w = atomic_load_explicit(&mt__hooks, memory_order_acquire) ? 0 : mt__large_threshold;
+    atomic_store_explicit(&alloc_watch, w, memory_order_relaxed);
+}
 
 /* ---- site lookup ------------------------------------------------------ */
 
@@ -95,17 +103,24 @@ MT_INLINE const mt__site *site_rec(uint32_t site) {
 
 /* ---- hooks and large allocations (out of line) ------------------------ */
 
-static mt_hooks hook_ring[64];
-static _Atomic unsigned hook_count;
+static mt__records hook_records;
 
 void mt_set_hooks(const mt_hooks *hooks) {
-    if (!hooks || (!hooks->on_alloc && !hooks->on_free)) {
-        atomic_store_explicit(&mt__hooks, NULL, memory_order_release);
-        return;
+    const mt_hooks *h = NULL;
+    if (hooks && (hooks->on_alloc || hooks->on_free)) {
+        mt_hooks copy;
+        memset(&copy, 0, sizeof copy); /* padding too: records compare by bytes */
+        copy.on_alloc = hooks->on_alloc;
+        copy.on_free = hooks->on_free;
+        copy.user = hooks->user;
+        h = mt__records_intern(&hook_records, &copy, sizeof copy);
+        if (!h) {
+            mt__log(MT_LOG_ERROR, "mt_set_hooks: more than %u different hook sets; keeping the current one", MT_RECORDS_MAX);
+            return;
+        }
     }
-    unsigned i = atomic_fetch_add(&hook_count, 1) % 64;
-    hook_ring[i] = *hooks;
-    atomic_store_explicit(&mt__hooks, &hook_ring[i], memory_order_release);
+    atomic_store_explicit(&mt__hooks, h, memory_order_release);
+    mt__watch_update();
 }
 
 void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, const mt__site *site) {
@@ -134,9 +149,13 @@ void mt__log_large(size_t size, const mt__site *s) {
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s (unknown site)", size, cat);
 }
 
+static MT_NOINLINE MT_COLD void after_alloc_watched(mt__thread *t, void *p, size_t size, const mt__site *site) {
+    mt__call_hook_alloc(t, p, size, site);
+    if (size >= mt__large_threshold) mt__log_large(size, site);
+}
+
 MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, const mt__site *site) {
-    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_alloc(t, p, size, site);
-    if (MT_UNLIKELY(size >= mt__large_threshold)) mt__log_large(size, site);
+    if (MT_UNLIKELY(size >= atomic_load_explicit(&alloc_watch, memory_order_relaxed))) after_alloc_watched(t, p, size, site);
 }
 
 /* ---- the allocation core ------------------------------------------------- */
@@ -180,8 +199,11 @@ MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__hea
     mt__be.free(raw);
 }
 
-MT_INLINE void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
-    if (MT_UNLIKELY(size > MT_MAX_SIZE || alignment > MT_MAX_SIZE)) {
+/* First call on a thread, after its exit destructor, or a size no backend
+ * can serve. */
+static MT_NOINLINE MT_COLD void *alloc_slow(size_t size, size_t alignment, int zero, const char *cat, const char *file,
+                                            uintptr_t where, bool is_pc) {
+    if (size > MT_MAX_SIZE || alignment > MT_MAX_SIZE) {
         errno = ENOMEM;
         return NULL;
     }
@@ -191,8 +213,15 @@ MT_INLINE void *alloc_any(size_t size, size_t alignment, int zero, const char *c
     return p;
 }
 
+MT_INLINE void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+    mt__thread *t = mt__tls;
+    if (MT_LIKELY(t != NULL && size <= MT_MAX_SIZE && alignment <= MT_MAX_SIZE))
+        return alloc_block(t, size, alignment, zero, site_of(t, cat, file, where, is_pc));
+    return alloc_slow(size, alignment, zero, cat, file, where, is_pc);
+}
+
 void *mt_alloc(size_t size, const char *category, const char *file, int line) {
-    return alloc_any(size, 0, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+    return alloc_any(size, 0, 0, category, file, (uintptr_t)(unsigned)line, false);
 }
 
 void *mt_calloc(size_t count, size_t size, const char *category, const char *file, int line) {
@@ -201,7 +230,7 @@ void *mt_calloc(size_t count, size_t size, const char *category, const char *fil
         errno = ENOMEM;
         return NULL;
     }
-    return alloc_any(total, 0, 1, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+    return alloc_any(total, 0, 1, category, file, (uintptr_t)(unsigned)line, false);
 }
 
 void *mt_aligned_alloc(size_t alignment, size_t size, const char *category, const char *file, int line) {
@@ -209,7 +238,7 @@ void *mt_aligned_alloc(size_t alignment, size_t size, const char *category, cons
         errno = EINVAL;
         return NULL;
     }
-    return alloc_any(size, alignment, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+    return alloc_any(size, alignment, 0, category, file, (uintptr_t)(unsigned)line, false);
 }
 
 char *mt_strdup(const char *s, const char *category, const char *file, int line) {
@@ -218,7 +247,7 @@ char *mt_strdup(const char *s, const char *category, const char *file, int line)
         return NULL;
     }
     size_t len = strlen(s);
-    char *p = alloc_any(len + 1, 0, 0, category, file, file ? (uintptr_t)(unsigned)line : 0, false);
+    char *p = alloc_any(len + 1, 0, 0, category, file, (uintptr_t)(unsigned)line, false);
     if (p) memcpy(p, s, len + 1);
     return p;
 }
@@ -230,10 +259,10 @@ void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc) {
 /* ---- free ------------------------------------------------------------- */
 
 /* The free fast path reads the header inline; sanitizer builds go through
- * mt__block_classify, which is exempt from AddressSanitizer (reading the
+ * mt__block_classify, which is exempt from the sanitizers (reading the
  * header of a bad pointer is the point). */
 MT_INLINE bool header_ok(const void *ptr, mt__header *copy) {
-#if MT_HAVE_ASAN
+#if MT_HAVE_ASAN || MT_HAVE_TSAN
     (void)ptr;
     (void)copy;
     return false;
@@ -328,13 +357,13 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
 }
 
 void *mt_realloc(void *ptr, size_t size, const char *category, const char *file, int line) {
-    return realloc_any(ptr, size, category, file, file ? (uintptr_t)(unsigned)line : 0, false, NULL);
+    return realloc_any(ptr, size, category, file, (uintptr_t)(unsigned)line, false, NULL);
 }
 
 static void *system_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
 
 void *mt_realloc_or_system(void *ptr, size_t size, const char *file, int line) {
-    return realloc_any(ptr, size, NULL, file, file ? (uintptr_t)(unsigned)line : 0, false, system_realloc);
+    return realloc_any(ptr, size, NULL, file, (uintptr_t)(unsigned)line, false, system_realloc);
 }
 
 void *mt__realloc_pc(void *ptr, size_t size, const void *pc) {

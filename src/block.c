@@ -107,7 +107,7 @@ static bool edge_contains(const void *ptr) {
 
 /* ---- classifying a pointer ------------------------------------------------ */
 
-MT_NO_ASAN mt__block_state mt__block_classify(const void *ptr, mt__header *out) {
+MT_NO_SANITIZE_READ mt__block_state mt__block_classify(const void *ptr, mt__header *out) {
     uintptr_t p = (uintptr_t)ptr;
     memset(out, 0, sizeof *out);
     if ((p & 15) || p < MT_LOW_ADDR) return MT_BLOCK_FOREIGN;

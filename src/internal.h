@@ -43,10 +43,24 @@
 #ifndef MT_HAVE_ASAN
 #define MT_HAVE_ASAN 0
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define MT_HAVE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MT_HAVE_TSAN 1
+#endif
+#endif
+#ifndef MT_HAVE_TSAN
+#define MT_HAVE_TSAN 0
+#endif
+/* Reading the 16 bytes in front of a pointer that may not be ours is the
+ * point of the header check: exempt from the sanitizers that watch it. */
 #if MT_HAVE_ASAN
-#define MT_NO_ASAN __attribute__((no_sanitize("address")))
+#define MT_NO_SANITIZE_READ __attribute__((no_sanitize("address")))
+#elif MT_HAVE_TSAN
+#define MT_NO_SANITIZE_READ __attribute__((no_sanitize("thread")))
 #else
-#define MT_NO_ASAN
+#define MT_NO_SANITIZE_READ
 #endif
 
 /* ---- limits ---------------------------------------------------------- */
@@ -189,6 +203,17 @@ uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const
 bool mt__is_immutable(const void *p);
 /* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc. */
 const char *mt__site_function(mt__site *s);
+/* Small records (hooks, log sinks) published by pointer and never changed
+ * or reused afterwards, so a thread still calling through an old one is
+ * safe. Equal records are shared. */
+#define MT_RECORDS_MAX 4096u
+typedef struct mt__records {
+    char *base;       /* MT_RECORDS_MAX records, reserved on first use */
+    unsigned count;
+} mt__records;
+/* A stable copy of rec (size bytes), or NULL when MT_RECORDS_MAX distinct
+ * records exist already. */
+const void *mt__records_intern(mt__records *r, const void *rec, size_t size);
 /* Runs `fn` under the registry lock (pthread_atfork uses the same lock). */
 void mt__registry_lock(void);
 void mt__registry_unlock(void);
@@ -343,6 +368,9 @@ size_t mt__usable_size(const void *ptr, size_t (*backend_usable)(void *));
 
 extern _Atomic(const mt_hooks *) mt__hooks;
 extern uint64_t mt__large_threshold; /* UINT64_MAX when off */
+/* Recomputes the hot path's single watch value after hooks or the large
+ * threshold change. */
+void mt__watch_update(void);
 MT_NOINLINE MT_COLD void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, const mt__site *site);
 MT_NOINLINE MT_COLD void mt__call_hook_free(mt__thread *t, void *p, size_t size, const mt__site *site);
 MT_NOINLINE MT_COLD void mt__log_large(size_t size, const mt__site *site);

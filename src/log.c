@@ -14,21 +14,25 @@ typedef struct log_sink {
     void *user;
 } log_sink;
 
-/* The sink is replaced as a whole: readers load one pointer. Old sinks are
- * kept (a few bytes each, set rarely) so a thread still calling one is safe. */
-static log_sink sinks[64];
-static _Atomic unsigned nsinks;
+/* The sink is replaced as a whole: readers load one pointer to a record
+ * that never changes afterwards. */
+static mt__records sink_records;
 static _Atomic(const log_sink *) current_sink;
 
 void mt_set_log(mt_log_fn fn, void *user) {
-    if (!fn) {
-        atomic_store_explicit(&current_sink, NULL, memory_order_release);
-        return;
+    const log_sink *s = NULL;
+    if (fn) {
+        log_sink rec;
+        memset(&rec, 0, sizeof rec);
+        rec.fn = fn;
+        rec.user = user;
+        s = mt__records_intern(&sink_records, &rec, sizeof rec);
+        if (!s) {
+            mt__log(MT_LOG_ERROR, "mt_set_log: more than %u different log callbacks; keeping the current one", MT_RECORDS_MAX);
+            return;
+        }
     }
-    unsigned i = atomic_fetch_add(&nsinks, 1) % 64;
-    sinks[i].fn = fn;
-    sinks[i].user = user;
-    atomic_store_explicit(&current_sink, &sinks[i], memory_order_release);
+    atomic_store_explicit(&current_sink, s, memory_order_release);
 }
 
 static const char *level_name(mt_log_level level) {

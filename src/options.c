@@ -93,4 +93,5 @@ void mt__options_read(void) {
         }
     }
     mt__large_threshold = mt__opt.large ? mt__opt.large : UINT64_MAX;
+    mt__watch_update();
 }

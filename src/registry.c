@@ -402,6 +402,25 @@ const char *mt__site_function(mt__site *s) {
     return f ? f : "(out of memory)";
 }
 
+/* ---- published records ------------------------------------------------- */
+
+const void *mt__records_intern(mt__records *r, const void *rec, size_t size) {
+    const void *out = NULL;
+    mt__registry_lock();
+    if (!r->base) r->base = mt__os_reserve(MT_RECORDS_MAX * size);
+    if (r->base) {
+        for (unsigned i = 0; i < r->count && !out; i++)
+            if (memcmp(r->base + i * size, rec, size) == 0) out = r->base + i * size;
+        if (!out && r->count < MT_RECORDS_MAX) {
+            char *slot = r->base + r->count++ * size;
+            memcpy(slot, rec, size);
+            out = slot;
+        }
+    }
+    mt__registry_unlock();
+    return out;
+}
+
 /* ---- set-up ----------------------------------------------------------- */
 
 int mt__registry_init(void) {
