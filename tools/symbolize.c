@@ -179,18 +179,27 @@ static sym_entry *entry_find(mt__sym *s, uint32_t module, uint64_t offset, bool 
     return &s->tab[j];
 }
 
+/* The compile unit holding addr. libdwfl finds it through .debug_aranges;
+ * clang does not write that section and elfutils before 0.191 does not
+ * fall back to the units' own address ranges, so without it every unit is
+ * asked (dwarf_haspc reads DW_AT_low_pc/high_pc/ranges in any form). */
+static Dwarf_Die *find_cu(Dwfl_Module *mod, GElf_Addr addr, Dwarf_Addr *bias) {
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
+    if (cu) return cu;
+    while ((cu = dwfl_module_nextcu(mod, cu, bias)))
+        if (dwarf_haspc(cu, addr - *bias) == 1) return cu;
+    return NULL;
+}
+
 /* When addr lies in code inlined into the function (a malloc wrapper
  * marked inline, say), the line table gives a line of the inlined code,
  * often in a header. The line that belongs to the function the symbol table
  * names is the call site of the outermost inlined call: DW_AT_call_file and
  * DW_AT_call_line of the last inlined_subroutine scope before the
  * subprogram. Replaces *file and *line when there is one. */
-static void outer_call_site(Dwfl_Module *mod, GElf_Addr addr, const char **file, int *line) {
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
-    if (!cu) return;
+static void outer_call_site(Dwarf_Die *cu, Dwarf_Addr pc, const char **file, int *line) {
     Dwarf_Die *scopes = NULL;
-    int n = dwarf_getscopes(cu, addr - bias, &scopes);
+    int n = dwarf_getscopes(cu, pc, &scopes);
     Dwarf_Die *outer = NULL;
     for (int i = 0; i < n; i++) {
         int tag = dwarf_tag(&scopes[i]);
@@ -221,12 +230,15 @@ static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
     if (name && *name) e->function = strdup(name);
-    const char *src = NULL;
+
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = find_cu(m->mod, addr, &bias);
+    Dwarf_Line *line = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+    const char *src = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
     int lineno = 0;
-    Dwfl_Line *line = dwfl_module_getsrc(m->mod, addr);
-    if (line) src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-    if (src) outer_call_site(m->mod, addr, &src, &lineno);
-    if (src && *src && lineno > 0) {
+    if (!src || dwarf_lineno(line, &lineno) != 0) return;
+    outer_call_site(cu, addr - bias, &src, &lineno);
+    if (*src && lineno > 0) {
         e->file = strdup(src);
         e->line = lineno;
     }

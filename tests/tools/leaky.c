@@ -15,14 +15,14 @@ char *volatile leaky_sink; /* keeps the compiler from dropping the blocks */
 
 __attribute__((noinline)) void leak_buffers(void) {
     for (int i = 0; i < 3; i++) {
-        char *p = malloc(1000); /* leak site */
+        char *p = malloc(1000); /* LEAK-SITE */
         memset(p, 'a' + i, 1000);
         leaky_sink = p;
     }
 }
 
 __attribute__((noinline)) void leak_copy(void) {
-    leaky_sink = strdup("a string nobody frees"); /* strdup site */
+    leaky_sink = strdup("a string nobody frees"); /* STRDUP-SITE */
 }
 
 __attribute__((noinline)) void tidy(void) {

@@ -30,7 +30,7 @@ expect_grep() {
 rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$WORK" || exit 1
-leak_line=$(grep -n 'leak site' "$SRC/tools/leaky.c" | cut -d: -f1)
+leak_line=$(grep -n 'LEAK-SITE' "$SRC/tools/leaky.c" | cut -d: -f1)
 
 case $case_name in
 leak_check)
@@ -71,7 +71,7 @@ stack_depth)
     # depth 2 looks past the C runtime to strdup's caller, leak_copy
     "$MEMTALLY" run --leak-check --stack-depth 2 -o deep.json -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 23 $? "leak with --stack-depth 2"
-    strdup_line=$(grep -n 'strdup site' "$SRC/tools/leaky.c" | cut -d: -f1)
+    strdup_line=$(grep -n 'STRDUP-SITE' "$SRC/tools/leaky.c" | cut -d: -f1)
     expect_grep "^memtally: *22 bytes in 1 block: leak_copy (.*leaky\.c:$strdup_line) \[Uncategorized\]$" \
         err.txt "strdup attributed to its caller"
     "$MEMTALLY" run --stack-depth 0 -- "$LEAKY" >out.txt 2>err.txt
