@@ -48,11 +48,15 @@
  * PYTHONMALLOC=malloc python3 on a dict and sort workload 1.09x / 1.15x /
  * 4.7x.
  *
- * At exit: a handler registered with atexit() from the constructor. The
- * constructor runs before __libc_start_main registers the dynamic loader's
- * destructor pass, so this handler runs after every atexit handler and
- * every ELF destructor of the program and its libraries (and before stdio
- * is flushed by exit itself). It calls __libc_freeres() (libc's own buffers
+ * At exit: a handler registered from the constructor with __cxa_atexit and
+ * no DSO handle. The constructor runs before __libc_start_main registers
+ * the dynamic loader's destructor pass (_dl_fini), so exit() runs this
+ * handler after every other atexit handler and after every ELF destructor
+ * of the program and all its libraries (libraries free their memory
+ * there), and before stdio is flushed by exit itself. (Plain atexit() from
+ * a shared library would tie the handler to this library's own
+ * finalisation, which _dl_fini runs before that of libraries loaded after
+ * it.) It calls __libc_freeres() (libc's own buffers
  * are released the way valgrind does; this flushes stdio) and then the
  * core's at-exit actions (leak check, report). Options were read by the
  * constructor, before __libc_freeres frees the environment. A process that
@@ -95,6 +99,7 @@ extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 extern void *__libc_memalign(size_t alignment, size_t size);
 extern void __libc_freeres(void);
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
 static MT_TLS int in_shim;      /* recursion guard */
 static bool shim_started;       /* preload mode set, core told */
@@ -388,7 +393,8 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
 }
 
-static void shim_exit(void) {
+static void shim_exit(void *unused) {
+    (void)unused;
     if (!mt__opt.report[0] && !mt__opt.leak_check) return; /* nothing asked for: leave libc alone */
     pid_t pid = getpid();
     bool mine = owner && pid == start_pid;
@@ -416,6 +422,6 @@ __attribute__((constructor(101))) static void shim_init(void) {
     if (fn) __atomic_store_n(&libc_usable, fn, __ATOMIC_RELEASE);
 
     owner = decide_owner();
-    atexit(shim_exit);
+    __cxa_atexit(shim_exit, NULL, NULL); /* no DSO: runs after _dl_fini, see the top */
     in_shim--;
 }

@@ -169,6 +169,7 @@ valgrind)
     echo "valgrind: $vg"
     echo "memtally: $mt"
     [ "$vg" = "$mt" ] || fail "memtally's totals differ from valgrind's"
+    check_expect
     ;;
 *) fail "unknown case" ;;
 esac

@@ -2,8 +2,9 @@
  * vgcount.c - every member of the malloc family, deterministically, with
  * the edge cases whose counting valgrind defines: realloc(p, 0),
  * realloc(NULL, n), malloc(0), growing and shrinking realloc, aligned
- * blocks, strdup, two blocks left live. run_case.sh runs it under valgrind
- * and under the shim and requires the same global numbers.
+ * blocks, strdup, two blocks left live. It links xdtor.so, whose
+ * destructor frees a block at exit. run_case.sh runs it under valgrind and
+ * under the shim and requires the same global numbers.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ static void *(*volatile f_valloc)(size_t) = valloc;
 static char *(*volatile f_strdup)(const char *) = strdup;
 static void (*volatile f_free)(void *) = free;
 void *volatile live1, *volatile live2;
+int xd_linked(void);
 
 int main(void) {
     void *p = f_malloc(0);
@@ -47,6 +49,7 @@ int main(void) {
     f_free(NULL);
     live1 = f_malloc(12345);
     live2 = f_calloc(3, 7);
-    printf("vgcount: done\n");
+    printf("vgcount: done, library block %s\n", xd_linked() ? "live" : "missing");
+    printf("expect prefix=xd_ allocs=1 frees=1 allocated=7777 freed=7777 current=0\n");
     return 0;
 }
