@@ -54,13 +54,14 @@
  * handler after every other atexit handler and after every ELF destructor
  * of the program and all its libraries (libraries free their memory
  * there), and before stdio is flushed by exit itself. (Plain atexit() from
- * a shared library would tie the handler to this library's own
- * finalisation, which _dl_fini runs before that of libraries loaded after
- * it.) It calls __libc_freeres() (libc's own buffers
- * are released the way valgrind does; this flushes stdio) and then the
- * core's at-exit actions (leak check, report). Options were read by the
- * constructor, before __libc_freeres frees the environment. A process that
- * ends with _exit, a signal or exec writes no report.
+ * a shared library ties the handler to that library's own finalisation,
+ * which _dl_fini runs before the destructors of libraries loaded after
+ * it.) The handler calls __libc_freeres() (libc's own buffers are released
+ * the way valgrind does; this flushes stdio) and then the core's at-exit
+ * actions (leak check, report). Options were read by the constructor,
+ * before __libc_freeres frees the environment. A process that ends with
+ * _exit, a signal or exec writes no report; one that asked for neither a
+ * report nor a leak check is left alone at exit.
  *
  * fork: the shim holds no lock of its own; the core's pthread_atfork
  * handlers cover its registry lock and glibc's fork covers malloc's. A
