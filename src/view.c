@@ -8,7 +8,9 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -121,6 +123,22 @@ static int cat_tree_cmp(uint32_t x, uint32_t y, void *ctx) {
 
 /* ---- the view ---------------------------------------------------------- */
 
+/* dladdr names the main program as it was started ("./prog"), relative to
+ * a working directory that may have changed since; the kernel knows the
+ * real path. Shared objects come with the path the loader opened. */
+static char exe_path[4096];
+static pthread_once_t exe_once = PTHREAD_ONCE_INIT;
+
+static void exe_read(void) {
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
+}
+
+static const char *main_program_path(const char *fallback) {
+    pthread_once(&exe_once, exe_read);
+    return exe_path[0] ? exe_path : fallback;
+}
+
 int mt__view_take(mt__view *v) {
     memset(v, 0, sizeof *v);
     if (mt_init() != 0) return -1;
@@ -182,7 +200,7 @@ int mt__view_take(mt__view *v) {
         if (!sv->function) sv->function = mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
         Dl_info info;
         if (dladdr(sv->pc, &info) && info.dli_fname) {
-            sv->module = info.dli_fname;
+            sv->module = info.dli_fname[0] == '/' ? info.dli_fname : main_program_path(info.dli_fname);
             sv->offset = (uintptr_t)sv->pc - (uintptr_t)info.dli_fbase;
         }
     }
