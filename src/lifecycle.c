@@ -9,7 +9,11 @@
 #include "internal.h"
 
 _Atomic int mt__initialized;
+#ifdef MT_PRELOAD
+bool mt__preload_mode = true; /* the shim runs the at-exit actions after __libc_freeres */
+#else
 bool mt__preload_mode;
+#endif
 uint64_t mt__secret = 0x5bd1e9955bd1e995ull;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
