@@ -69,10 +69,17 @@ static MT_NOINLINE MT_COLD const mt__site *site_miss(mt__thread *t, const char *
         if (cat_index == UINT32_MAX) cat_index = mt__scope_current(t);
         catkey = (uintptr_t)cat_index << 1 | 1;
     }
+    /* The raw file pointer can be probed first: the cache holds it only
+     * when it points at read-only text, and no writable buffer of the
+     * program shares an address with that text or with memtally's copies. */
     const char *fkey = file;
-    if (file && (on_my_stack(file) || !mt__is_immutable(file))) fkey = mt__file_intern(file);
     mt__cache_entry *e = &t->cache[cache_slot(catkey, fkey, where)];
     if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
+    if (file && (on_my_stack(file) || !mt__is_immutable(file))) {
+        fkey = mt__file_intern(file);
+        e = &t->cache[cache_slot(catkey, fkey, where)];
+        if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
+    }
     uint32_t index = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
     const mt__site *site = atomic_load_explicit(&mt__sites[index], memory_order_acquire);
     e->catkey = catkey;

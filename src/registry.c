@@ -75,21 +75,44 @@ static char *arena_strdup(const char *s, size_t len) {
 
 /* ---- hashing ------------------------------------------------------- */
 
-/* Word-at-a-time: the run-time category path hashes every call. */
+/* Word-at-a-time, with the tail read as overlapping loads instead of a
+ * variable-length copy: the run-time category path hashes every call. */
+static inline uint64_t load64(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t load32(const char *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 29;
-        s += 8;
-        n -= 8;
+    uint64_t tail;
+    if (n >= 8) {
+        const char *end = s + n - 8;
+        for (; s < end; s += 8) {
+            h = (h ^ load64(s)) * 0xbf58476d1ce4e5b9ull;
+            h ^= h >> 29;
+        }
+        tail = load64(end); /* the last 8 bytes, overlapping what came before */
+    } else if (n >= 4) {
+        tail = load32(s) << 32 | load32(s + n - 4);
+    } else if (n > 0) {
+        tail = (uint64_t)(unsigned char)s[0] << 16 | (uint64_t)(unsigned char)s[n / 2] << 8 | (unsigned char)s[n - 1];
+    } else {
+        tail = 0;
     }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0x94d049bb133111ebull;
-    h ^= h >> 31;
+    h ^= tail;
+    /* murmur3's finaliser: every input bit reaches the low bits the tables use */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
 }
 
