@@ -6,6 +6,8 @@
 #
 # Builds into build-bench/ at the top of the source tree (override with
 # MEMTALLY_BENCH_DIR). The table is also saved to build-bench/bench-results.md.
+# MEMTALLY_BENCH_COMMIT names the measured commit when the tree is not a git
+# checkout (e.g. a `git archive` copy, which keeps a moving tree out of a run).
 # Exit status is non-zero when a build fails or a benchmark's own check of
 # memtally's counts fails; timings never fail the run.
 set -eu
@@ -40,7 +42,11 @@ out=$build/bench-results.md
     echo "## memtally benchmarks${smoke:+ (smoke run: tiny counts, figures not meaningful)}"
     echo
     echo "- command: \`bench/run.sh${smoke:+ $smoke}\`"
-    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%d)"
+    commit=${MEMTALLY_BENCH_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+    if [ -z "${MEMTALLY_BENCH_COMMIT:-}" ] && [ -n "$(git -C "$root" status --porcelain -- src include 2>/dev/null)" ]; then
+        commit="$commit + uncommitted changes in src/ or include/"
+    fi
+    echo "- commit: $commit, $(date -u +%Y-%m-%d)"
     echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(uname -sr)"
     cc=$(grep -m1 '^CMAKE_C_COMPILER:' "$build/CMakeCache.txt" | sed 's/.*=//')
     echo "- $(ldd --version 2>&1 | head -n1); $("$cc" --version | head -n1), -O2, Release"
