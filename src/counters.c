@@ -28,6 +28,7 @@
 typedef struct gsite {
     mt__gpair pair;
     int64_t r_alloc_bytes; /* exited threads, under the registry lock */
+    int64_t r_free_bytes;
     int64_t r_allocs;
     int64_t r_frees;
 } gsite;
@@ -103,6 +104,7 @@ static void thread_exit(void *arg) {
         if (mt__ld(&n->allocs) == 0 && mt__ld(&n->frees) == 0) continue;
         flush_pair(&n->p, &gsites[i].pair);
         gsites[i].r_alloc_bytes += mt__ld(&n->alloc_bytes);
+        gsites[i].r_free_bytes += mt__ld(&n->free_bytes);
         gsites[i].r_allocs += mt__ld(&n->allocs);
         gsites[i].r_frees += mt__ld(&n->frees);
     }
@@ -141,10 +143,10 @@ mt__thread *mt__thread_get_slow(bool *locked) {
 
 void mt__thread_unlock_orphan(void) { pthread_mutex_unlock(&orphan_lock); }
 
-/* current = published sum + every thread's unpublished delta; the peak is
- * the published peak or, for each thread, the current value plus how far
- * that thread has been above its present delta since it last published. */
-static void pair_sum(const mt__gpair *g, bool of_site, size_t offset, int64_t *current, int64_t *peak) {
+/* The peak is the published peak or, for each thread, the value now plus
+ * how far that thread has been above its present delta since it last
+ * published; never below `current`. */
+static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_t current) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
     int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
@@ -155,31 +157,33 @@ static void pair_sum(const mt__gpair *g, bool of_site, size_t offset, int64_t *c
         int64_t e = mt__ld(&p->maxdelta) - d;
         if (e > excursion) excursion = e;
     }
-    if (cur < 0) cur = 0;
     if (cur + excursion > pk) pk = cur + excursion;
-    *current = cur;
-    *peak = pk;
+    return pk > current ? pk : current;
 }
 
-void mt__pnode_sum(uint32_t pnode, int64_t *current, int64_t *peak) {
-    pair_sum(&gpnodes[pnode], false, (size_t)pnode * sizeof(mt__pnode), current, peak);
+int64_t mt__pnode_peak(uint32_t pnode, int64_t current) {
+    return pair_peak(&gpnodes[pnode], false, (size_t)pnode * sizeof(mt__pnode), current);
 }
 
 void mt__site_sum(uint32_t site, mt_stats *out) {
     const gsite *g = &gsites[site];
-    int64_t alloc = g->r_alloc_bytes, allocs = g->r_allocs, frees = g->r_frees, cur, peak;
+    int64_t alloc = g->r_alloc_bytes, freed = g->r_free_bytes, allocs = g->r_allocs, frees = g->r_frees;
     for (mt__thread *t = threads; t; t = t->next) {
         mt__snode *n = &t->snodes[site];
         alloc += mt__ld(&n->alloc_bytes);
+        freed += mt__ld(&n->free_bytes);
         allocs += mt__ld(&n->allocs);
         frees += mt__ld(&n->frees);
     }
-    pair_sum(&g->pair, true, (size_t)site * sizeof(mt__snode), &cur, &peak);
-    if (alloc < cur) alloc = cur;
+    /* a block another thread frees while we sum can show up freed before it
+     * shows up allocated; it was allocated by then, so count it (the sums
+     * stay monotonic and current = allocated - freed stays >= 0) */
+    if (freed > alloc) alloc = freed;
+    int64_t cur = alloc - freed;
     out->total_allocated = (uint64_t)alloc;
-    out->total_freed = (uint64_t)(alloc - cur);
+    out->total_freed = (uint64_t)freed;
     out->current = (uint64_t)cur;
-    out->peak = (uint64_t)peak;
+    out->peak = (uint64_t)pair_peak(&g->pair, true, (size_t)site * sizeof(mt__snode), cur);
     out->alloc_count = (uint64_t)allocs;
     out->free_count = (uint64_t)frees;
 }

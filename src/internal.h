@@ -229,13 +229,14 @@ typedef struct mt__pnode {
 } mt__pnode;
 
 /* A site's slot: its peak pair plus the cumulative counts, from which every
- * category's and the program's totals are summed at read time. */
+ * category's and the program's totals are summed at read time. The counts
+ * only grow, so sums of them never go down between two reads. */
 typedef struct mt__snode {
     mt__pnode p;
     _Atomic int64_t alloc_bytes;
+    _Atomic int64_t free_bytes;
     _Atomic int64_t allocs;
     _Atomic int64_t frees;
-    int64_t unused;
 } mt__snode;
 
 /* The published side of a peak pair: the flushed sum and the peak. */
@@ -336,6 +337,7 @@ MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
 
 MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
     mt__snode *n = &t->snodes[s->index];
+    mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
     mt__st(&n->frees, mt__ld(&n->frees) + 1);
     if (mt__pair_sub(&n->p, size)) mt__flush_site(t, s->index);
     MT_PEAK_ALL(mt__pair_sub);
@@ -344,8 +346,9 @@ MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
 /* Readers, with the registry lock held (it keeps threads from exiting
  * mid-sum). A site's full statistics: */
 void mt__site_sum(uint32_t site, mt_stats *out);
-/* A peak slot's current bytes and peak: */
-void mt__pnode_sum(uint32_t pnode, int64_t *current, int64_t *peak);
+/* A peak slot's peak (at least `current`, which the caller took from the
+ * sites' counts): */
+int64_t mt__pnode_peak(uint32_t pnode, int64_t current);
 
 /* ---- scope (scope.c) -------------------------------------------------- */
 

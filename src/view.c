@@ -14,21 +14,20 @@
 
 #include "internal.h"
 
-/* Byte and block totals come from the sites, current and peak from the
- * peak slot; this puts the two together (registry lock held). */
+/* Byte and block totals, and so current, come from the sites; the peak
+ * from the peak slot (registry lock held). */
 static void add_counts(mt_stats *acc, const mt_stats *site) {
     acc->total_allocated += site->total_allocated;
+    acc->total_freed += site->total_freed;
     acc->alloc_count += site->alloc_count;
     acc->free_count += site->free_count;
 }
 
 static void finish(mt_stats *acc, uint32_t pnode) {
-    int64_t cur, peak;
-    mt__pnode_sum(pnode, &cur, &peak);
-    if (acc->total_allocated < (uint64_t)cur) acc->total_allocated = (uint64_t)cur;
+    if (acc->total_freed > acc->total_allocated) acc->total_allocated = acc->total_freed; /* see mt__site_sum */
+    int64_t cur = (int64_t)(acc->total_allocated - acc->total_freed);
     acc->current = (uint64_t)cur;
-    acc->total_freed = acc->total_allocated - (uint64_t)cur;
-    acc->peak = (uint64_t)peak;
+    acc->peak = (uint64_t)mt__pnode_peak(pnode, cur);
 }
 
 static bool cat_within(uint32_t cat, uint32_t ancestor) {
