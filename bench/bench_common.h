@@ -63,10 +63,14 @@ static inline long bench_status_kb(const char *field) {
     return kb;
 }
 
-/* "PASS"/"MISS" for value <= limit; "" when there is no target. */
-static inline const char *bench_verdict(int has_target, double value, double limit) {
+/* "PASS"/"MISS" for value <= limit, value taken at the precision the table
+ * prints (decimals), so a printed 16.0 never reads MISS against 16; "" when
+ * there is no target. */
+static inline const char *bench_verdict(int has_target, double value, double limit, int decimals) {
     if (!has_target) return "";
-    return value <= limit ? "PASS" : "MISS";
+    double scale = 1.0;
+    while (decimals-- > 0) scale *= 10.0;
+    return (double)(long long)(value * scale + 0.5) <= limit * scale + 1e-9 ? "PASS" : "MISS";
 }
 
 /* Parses "--name=value" or "--name value"; returns the value or NULL. */

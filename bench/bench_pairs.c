@@ -516,7 +516,7 @@ int main(int argc, char **argv) {
             printf("| %s | %d | %s | %.1f | %s | %s | %s | %s | %s |\n",
                    cf->pattern == P_OWN ? "own working set" : "alloc/free in different threads", cf->nthreads,
                    variant_name[v], med, ratio_s, range_s, seed_s, target_s,
-                   tg && run[V_PLAIN] ? bench_verdict(1, rat, limit) : "");
+                   tg && run[V_PLAIN] ? bench_verdict(1, rat, limit, 2) : "");
         }
     }
     printf("\n");

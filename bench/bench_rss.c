@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
     printf("| RSS per live block, memtally | %.1f B | | |\n", tracked_b);
     printf("| RSS per live block, seed design | %.1f B | | |\n", seed_b);
     printf("| **memtally overhead per live block** (tracked - plain) | %.1f B | <= 16 B | %s |\n", ov,
-           bench_verdict(1, ov, 16.0));
+           bench_verdict(1, ov, 16.0, 1));
     printf("| seed design overhead per live block | %.1f B | | |\n", sov);
     printf("| fixed footprint: VmRSS after mt_init + 1 allocation | %.0f KiB | | |\n", bench_median(fp_rss, rounds));
     printf("| fixed footprint: of which anonymous memory (RssAnon) | %.0f KiB | | |\n",
