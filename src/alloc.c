@@ -42,9 +42,14 @@ void mt__watch_update(void) {
 
 /* ---- site lookup ------------------------------------------------------ */
 
+#define CACHE_BITS (__builtin_ctz(MT_CACHE_SIZE))
+
+/* The file pointer is mixed by its own multiply so that steps in file and
+ * steps in line cannot cancel; the top bits of the last product index. */
 MT_INLINE uint32_t cache_slot(uintptr_t catkey, const char *file, uintptr_t where) {
-    uint64_t x = ((uint64_t)catkey ^ ((uint64_t)(uintptr_t)file << 1) ^ ((uint64_t)where << 5)) * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(x >> 54) & (MT_CACHE_SIZE - 1);
+    uint64_t x = ((uint64_t)catkey ^ ((uint64_t)where << 32) ^ ((uint64_t)(uintptr_t)file * 0xbf58476d1ce4e5b9ull)) *
+                 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> (64 - CACHE_BITS));
 }
 
 /* Whether p is surely on this thread's stack: such a buffer is rewritten

@@ -9,100 +9,69 @@
  * 2^-32, and an interior pointer (other address) never reuses a real one.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
 
 /* ---- the page-edge registry ---------------------------------------------
  * About 1 block in 64 (and every block glibc serves by mmap) starts within
- * MT_EDGE bytes of a page. Those are kept in a striped open-addressing set
- * of pointers, so that a double free of a large block, whose pages glibc has
- * already unmapped, is named without touching them. */
+ * MT_EDGE bytes of a page. For those, one bit per (page, 16-byte offset)
+ * says "a live tracked block starts here", so a second free of a large
+ * block, whose pages glibc has already unmapped, is named without touching
+ * them. Two live blocks never start at one address, so a bit is exact. The
+ * bits live in 128 KiB leaves (one per GiB of address space, mapped on
+ * first use) and cost nothing per block. */
 
-#define EDGE_STRIPES 64u
+#define EDGE_CLASSES    (MT_EDGE / 16u)          /* offsets 0, 16, 32, 48 */
+#define EDGE_LEAF_SHIFT 18u                      /* pages per leaf: 1 GiB */
+#define EDGE_LEAVES     (1u << (47u - 12u - EDGE_LEAF_SHIFT))
+#define EDGE_LEAF_WORDS (((size_t)1 << EDGE_LEAF_SHIFT) * EDGE_CLASSES / 64u)
 
-typedef struct edge_stripe {
-    pthread_mutex_t lock;
-    uintptr_t *slots; /* 0 = empty */
-    size_t cap;       /* power of two, or 0 */
-    size_t count;
-    char pad[64 - sizeof(pthread_mutex_t) % 64];
-} edge_stripe;
+static _Atomic(_Atomic uint64_t *) *edge_leaves; /* [EDGE_LEAVES] */
 
-static edge_stripe stripes[EDGE_STRIPES] = {[0 ... EDGE_STRIPES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
-
-static size_t edge_hash(uintptr_t p) { return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull >> 20); }
-
-static edge_stripe *edge_stripe_of(uintptr_t p) { return &stripes[((p >> 12) ^ (p >> 20)) % EDGE_STRIPES]; }
-
-static bool edge_grow(edge_stripe *s) {
-    size_t cap = s->cap ? s->cap * 2 : 512;
-    uintptr_t *slots = mt__meta_alloc(cap * sizeof *slots);
-    if (!slots) return false;
-    for (size_t i = 0; i < s->cap; i++) {
-        uintptr_t p = s->slots[i];
-        if (!p) continue;
-        size_t j = edge_hash(p) & (cap - 1);
-        while (slots[j]) j = (j + 1) & (cap - 1);
-        slots[j] = p;
+/* The word and bit of p; NULL when p is past the 47-bit address space or
+ * (create false) its leaf does not exist. */
+static _Atomic uint64_t *edge_word(uintptr_t p, uint64_t *bit, bool create) {
+    uintptr_t page = p >> 12;
+    size_t leaf = page >> EDGE_LEAF_SHIFT;
+    if (leaf >= EDGE_LEAVES) return NULL;
+    _Atomic(_Atomic uint64_t *) *top = atomic_load_explicit(&edge_leaves, memory_order_acquire);
+    if (!top) {
+        if (!create) return NULL;
+        _Atomic(_Atomic uint64_t *) *fresh = mt__os_reserve(EDGE_LEAVES * sizeof *fresh);
+        if (!fresh) return NULL;
+        if (!atomic_compare_exchange_strong(&edge_leaves, &top, fresh)) mt__os_release(fresh, EDGE_LEAVES * sizeof *fresh);
+        else top = fresh;
     }
-    mt__meta_free(s->slots, s->cap * sizeof *slots);
-    s->slots = slots;
-    s->cap = cap;
-    return true;
+    _Atomic uint64_t *words = atomic_load_explicit(&top[leaf], memory_order_acquire);
+    if (!words) {
+        if (!create) return NULL;
+        _Atomic uint64_t *fresh = mt__os_reserve(EDGE_LEAF_WORDS * sizeof *fresh);
+        if (!fresh) return NULL;
+        if (!atomic_compare_exchange_strong(&top[leaf], &words, fresh)) mt__os_release(fresh, EDGE_LEAF_WORDS * sizeof *fresh);
+        else words = fresh;
+    }
+    size_t idx = ((page & (((size_t)1 << EDGE_LEAF_SHIFT) - 1)) * EDGE_CLASSES) | ((p & 4095) >> 4);
+    *bit = (uint64_t)1 << (idx & 63);
+    return &words[idx >> 6];
 }
 
 void mt__edge_add(const void *ptr) {
-    uintptr_t p = (uintptr_t)ptr;
-    edge_stripe *s = edge_stripe_of(p);
-    pthread_mutex_lock(&s->lock);
-    if ((s->count + 1) * 2 <= s->cap || edge_grow(s)) {
-        size_t j = edge_hash(p) & (s->cap - 1);
-        while (s->slots[j] && s->slots[j] != p) j = (j + 1) & (s->cap - 1);
-        if (!s->slots[j]) s->count++;
-        s->slots[j] = p;
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Linear probing with backward-shift deletion: no tombstones. */
-static bool edge_find(edge_stripe *s, uintptr_t p, bool remove) {
-    if (!s->cap) return false;
-    size_t mask = s->cap - 1, j = edge_hash(p) & mask;
-    for (; s->slots[j]; j = (j + 1) & mask) {
-        if (s->slots[j] != p) continue;
-        if (!remove) return true;
-        size_t hole = j;
-        for (size_t k = (j + 1) & mask; s->slots[k]; k = (k + 1) & mask) {
-            size_t home = edge_hash(s->slots[k]) & mask;
-            /* move k into the hole unless its home lies in (hole, k] */
-            if (((k - home) & mask) >= ((k - hole) & mask)) {
-                s->slots[hole] = s->slots[k];
-                hole = k;
-            }
-        }
-        s->slots[hole] = 0;
-        s->count--;
-        return true;
-    }
-    return false;
+    uint64_t bit;
+    _Atomic uint64_t *w = edge_word((uintptr_t)ptr, &bit, true);
+    if (w) atomic_fetch_or_explicit(w, bit, memory_order_release);
 }
 
 bool mt__edge_remove(const void *ptr) {
-    edge_stripe *s = edge_stripe_of((uintptr_t)ptr);
-    pthread_mutex_lock(&s->lock);
-    bool found = edge_find(s, (uintptr_t)ptr, true);
-    pthread_mutex_unlock(&s->lock);
-    return found;
+    uint64_t bit;
+    _Atomic uint64_t *w = edge_word((uintptr_t)ptr, &bit, false);
+    return w && (atomic_fetch_and_explicit(w, ~bit, memory_order_acq_rel) & bit);
 }
 
 static bool edge_contains(const void *ptr) {
-    edge_stripe *s = edge_stripe_of((uintptr_t)ptr);
-    pthread_mutex_lock(&s->lock);
-    bool found = edge_find(s, (uintptr_t)ptr, false);
-    pthread_mutex_unlock(&s->lock);
-    return found;
+    uint64_t bit;
+    _Atomic uint64_t *w = edge_word((uintptr_t)ptr, &bit, false);
+    return w && (atomic_load_explicit(w, memory_order_acquire) & bit);
 }
 
 /* ---- classifying a pointer ------------------------------------------------ */

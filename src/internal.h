@@ -111,11 +111,11 @@ typedef enum {
 } mt__block_state;
 
 /* A block whose pointer lies in the first MT_EDGE bytes of a page is also
- * entered in a small registry when it is handed out: its header may sit on
- * another page (or on a page glibc unmaps when the block is freed, as with
- * large blocks), so a free at a page edge asks the registry before reading
- * memory. Other pointers have their header on their own page. Pointers
- * below MT_LOW_ADDR are never blocks. */
+ * marked in a bitmap of (page, offset) when it is handed out: its header may
+ * sit on another page, or on a page glibc unmaps when the block is freed (as
+ * with large blocks), so a free at a page edge asks the bitmap before
+ * reading memory. Other pointers have their header on their own page.
+ * Pointers below MT_LOW_ADDR are never blocks. */
 #define MT_EDGE     64u
 #define MT_LOW_ADDR 65536u
 MT_INLINE bool mt__block_needs_care(uintptr_t p) {
