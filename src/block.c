@@ -27,7 +27,9 @@
 #define EDGE_LEAVES     (1u << (47u - 12u - EDGE_LEAF_SHIFT))
 #define EDGE_LEAF_WORDS (((size_t)1 << EDGE_LEAF_SHIFT) * EDGE_CLASSES / 64u)
 
-static _Atomic(_Atomic uint64_t *) *edge_leaves; /* [EDGE_LEAVES] */
+typedef _Atomic uint64_t edge_bits;
+typedef _Atomic(edge_bits *) edge_leaf;
+static _Atomic(edge_leaf *) edge_leaves; /* [EDGE_LEAVES] */
 
 /* The word and bit of p; NULL when p is past the 47-bit address space or
  * (create false) its leaf does not exist. */
@@ -35,18 +37,18 @@ static _Atomic uint64_t *edge_word(uintptr_t p, uint64_t *bit, bool create) {
     uintptr_t page = p >> 12;
     size_t leaf = page >> EDGE_LEAF_SHIFT;
     if (leaf >= EDGE_LEAVES) return NULL;
-    _Atomic(_Atomic uint64_t *) *top = atomic_load_explicit(&edge_leaves, memory_order_acquire);
+    edge_leaf *top = atomic_load_explicit(&edge_leaves, memory_order_acquire);
     if (!top) {
         if (!create) return NULL;
-        _Atomic(_Atomic uint64_t *) *fresh = mt__os_reserve(EDGE_LEAVES * sizeof *fresh);
+        edge_leaf *fresh = mt__os_reserve(EDGE_LEAVES * sizeof *fresh);
         if (!fresh) return NULL;
         if (!atomic_compare_exchange_strong(&edge_leaves, &top, fresh)) mt__os_release(fresh, EDGE_LEAVES * sizeof *fresh);
         else top = fresh;
     }
-    _Atomic uint64_t *words = atomic_load_explicit(&top[leaf], memory_order_acquire);
+    edge_bits *words = atomic_load_explicit(&top[leaf], memory_order_acquire);
     if (!words) {
         if (!create) return NULL;
-        _Atomic uint64_t *fresh = mt__os_reserve(EDGE_LEAF_WORDS * sizeof *fresh);
+        edge_bits *fresh = mt__os_reserve(EDGE_LEAF_WORDS * sizeof *fresh);
         if (!fresh) return NULL;
         if (!atomic_compare_exchange_strong(&top[leaf], &words, fresh)) mt__os_release(fresh, EDGE_LEAF_WORDS * sizeof *fresh);
         else words = fresh;

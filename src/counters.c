@@ -66,6 +66,38 @@ void mt__flush_site(mt__thread *t, uint32_t site) { flush_pair(&t->snodes[site].
 
 void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pair(&t->pnodes[pnode], &gpnodes[pnode]); }
 
+/* The pending pair moved every slot of its chain by the same amounts: each
+ * slot's delta grows by the pending delta, and its highest delta is at
+ * least its delta then plus the pending maximum. Exact, in any order. */
+static void pend_fold(mt__thread *t) {
+    const mt__site *s = atomic_load_explicit(&t->pend, memory_order_relaxed);
+    if (!s) return;
+    int64_t pd = mt__ld(&t->pendp.delta), pm = mt__ld(&t->pendp.maxdelta);
+    for (uint32_t i = 0; i < s->npeak; i++) {
+        uint32_t id = s->poff[i] / (uint32_t)sizeof(mt__pnode);
+        mt__pnode *p = &t->pnodes[id];
+        int64_t d = mt__ld(&p->delta);
+        if (d + pm > mt__ld(&p->maxdelta)) mt__st(&p->maxdelta, d + pm);
+        d += pd;
+        mt__st(&p->delta, d);
+        if (d > MT_FLUSH_BYTES || d < -MT_FLUSH_BYTES) mt__flush_pnode(t, id);
+    }
+    mt__st(&t->pendp.delta, 0);
+    mt__st(&t->pendp.maxdelta, 0);
+}
+
+void mt__pend_stop(mt__thread *t) {
+    pend_fold(t);
+    atomic_store_explicit(&t->pend, NULL, memory_order_relaxed);
+    t->pend_cat = UINT32_MAX;
+    t->run_cat = UINT32_MAX;
+}
+
+void mt__pend_start(mt__thread *t, const mt__site *s) {
+    atomic_store_explicit(&t->pend, s, memory_order_relaxed);
+    t->pend_cat = s->cat;
+}
+
 static mt__thread *thread_alloc(void) {
     mt__thread *t = mt__os_reserve(sizeof *t);
     if (!t) return NULL;
@@ -78,6 +110,8 @@ static mt__thread *thread_alloc(void) {
         return NULL;
     }
     t->scope_key = ((uintptr_t)MT_CAT_UNCATEGORIZED << 1) | 1;
+    t->pend_cat = UINT32_MAX;
+    t->run_cat = UINT32_MAX;
     return t;
 }
 
@@ -98,6 +132,7 @@ static mt__thread *thread_new(void) {
 static void thread_exit(void *arg) {
     mt__thread *t = arg;
     mt__registry_lock();
+    pend_fold(t);
     uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     for (uint32_t i = 0; i < ns; i++) {
         mt__snode *n = &t->snodes[i];
@@ -143,18 +178,31 @@ mt__thread *mt__thread_get_slow(bool *locked) {
 
 void mt__thread_unlock_orphan(void) { pthread_mutex_unlock(&orphan_lock); }
 
+static bool chain_has(const mt__site *s, uint32_t offset) {
+    for (uint32_t i = 0; i < s->npeak; i++)
+        if (s->poff[i] == offset) return true;
+    return false;
+}
+
 /* The peak is the published peak or, for each thread, the value now plus
  * how far that thread has been above its present delta since it last
- * published; never below `current`. */
+ * published (its pending pair included when the slot is in its chain);
+ * never below `current`. */
 static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_t current) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
     int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
     for (mt__thread *t = threads; t; t = t->next) {
         mt__pnode *p = (mt__pnode *)((of_site ? (char *)t->snodes : (char *)t->pnodes) + offset);
-        int64_t d = mt__ld(&p->delta);
+        int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
+        const mt__site *ps = of_site ? NULL : atomic_load_explicit(&t->pend, memory_order_relaxed);
+        if (ps && chain_has(ps, (uint32_t)offset)) {
+            int64_t pm = mt__ld(&t->pendp.maxdelta);
+            if (d + pm > mx) mx = d + pm;
+            d += mt__ld(&t->pendp.delta);
+        }
         cur += d;
-        int64_t e = mt__ld(&p->maxdelta) - d;
+        int64_t e = mx - d;
         if (e > excursion) excursion = e;
     }
     if (cur + excursion > pk) pk = cur + excursion;

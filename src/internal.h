@@ -72,7 +72,7 @@
 #define MT_MAX_SIZE     (((uint64_t)1 << 47) - 4096) /* larger requests fail with ENOMEM */
 #define MT_SCOPE_DEPTH  64
 #define MT_CACHE_SIZE   16384u        /* per-thread site cache entries (power of two), touched lazily */
-#define MT_FLUSH_BYTES  (64 * 1024)   /* peak bound: a thread publishes its net change past this */
+#define MT_FLUSH_BYTES  (32 * 1024)   /* a thread publishes a pending or slot change past this */
 
 #define MT_PNODE_GLOBAL 0u            /* peak slot 0 is the whole program */
 #define MT_CAT_UNCATEGORIZED 0u       /* category 0 is "Uncategorized" */
@@ -256,6 +256,14 @@ typedef struct mt__thread {
     mt__snode *snodes;               /* [MT_MAX_SITES], reserved, touched lazily */
     mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
     uintptr_t scope_key;             /* catkey for category NULL: (scope cat << 1) | 1 */
+    /* The change not yet applied to the peak slots of one category's chain
+     * (itself, its ancestors' totals, the program): consecutive blocks of
+     * one category cost one pair update instead of one per slot. */
+    uint32_t pend_cat;               /* category of the chain, UINT32_MAX: none */
+    uint32_t run_cat;                /* without a chain: the category of the last blocks */
+    uint32_t run_len;                /* and how many came in a row */
+    _Atomic(const struct mt__site *) pend; /* a site of that category: its poff[] is the chain */
+    mt__pnode pendp;
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
@@ -308,6 +316,20 @@ MT_INLINE bool mt__pair_sub(mt__pnode *p, int64_t size) {
     return MT_UNLIKELY(d < -MT_FLUSH_BYTES);
 }
 
+/* Applies the pending change to every slot of its chain and drops the
+ * chain (out of line). */
+void mt__pend_stop(mt__thread *t);
+/* Makes s's category the pending chain, from zero (out of line). */
+void mt__pend_start(mt__thread *t, const struct mt__site *s);
+
+/* A pending change must be applied before any slot of its chain changes on
+ * its own (a peak depends on the order), so a block outside the pending
+ * category stops the chain and is counted slot by slot; after MT_PEND_RUN
+ * blocks in a row of one category, that category's chain becomes the
+ * pending one. Threads that alternate categories pay about what they would
+ * with no pending chain, and a run of one category costs one pair per block. */
+#define MT_PEND_RUN 4u
+
 /* Every site has at least 3 peak slots (its category alone, the category
  * with descendants, the program); the usual depths are unrolled. */
 #define MT_PEAK_STEP(op, i)                                                      \
@@ -326,13 +348,31 @@ MT_INLINE bool mt__pair_sub(mt__pnode *p, int64_t size) {
         }                                                                        \
     } while (0)
 
+/* Counts size into the peak slots of s's category: through the pending
+ * pair when it is the pending category, else slot by slot. */
+#define MT_PEAK_COUNT(op)                                                        \
+    do {                                                                         \
+        if (MT_LIKELY(s->cat == t->pend_cat)) {                                  \
+            if (op(&t->pendp, size)) mt__pend_stop(t);                           \
+            break;                                                               \
+        }                                                                        \
+        if (MT_UNLIKELY(t->pend_cat != UINT32_MAX)) mt__pend_stop(t);            \
+        MT_PEAK_ALL(op);                                                         \
+        if (s->cat != t->run_cat) {                                              \
+            t->run_cat = s->cat;                                                 \
+            t->run_len = 1;                                                      \
+        } else if (++t->run_len >= MT_PEND_RUN) {                                \
+            mt__pend_start(t, s);                                                \
+        }                                                                        \
+    } while (0)
+
 /* Counts one allocation of size bytes at site s on thread t. */
 MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
     mt__snode *n = &t->snodes[s->index];
     mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
     mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
     if (mt__pair_add(&n->p, size)) mt__flush_site(t, s->index);
-    MT_PEAK_ALL(mt__pair_add);
+    MT_PEAK_COUNT(mt__pair_add);
 }
 
 MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
@@ -340,7 +380,7 @@ MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
     mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
     mt__st(&n->frees, mt__ld(&n->frees) + 1);
     if (mt__pair_sub(&n->p, size)) mt__flush_site(t, s->index);
-    MT_PEAK_ALL(mt__pair_sub);
+    MT_PEAK_COUNT(mt__pair_sub);
 }
 
 /* Readers, with the registry lock held (it keeps threads from exiting
