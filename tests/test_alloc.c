@@ -499,6 +499,46 @@ static void same_site_accumulates(void **state) {
     mt_free(o);
 }
 
+/* ---- sites named by a calling address ----------------------------------- */
+
+/* The preload library's entry: a site given by the caller's address. */
+void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc);
+
+static const char g_stale_text[] = "STALE/stale";
+
+/* Leaves pointers to g_stale_text in the stack below the caller, where the
+ * next calls' locals will be. */
+static __attribute__((noinline)) void dirty_stack(void) {
+    const char *volatile junk[8192];
+    for (int i = 0; i < 8192; i++) junk[i] = g_stale_text;
+    __asm__ volatile("" : : "r"(junk) : "memory");
+}
+
+static const char *g_pc_function;
+static int find_pc_site(const mt_site_info *info, void *user) {
+    if (info->category && strcmp(info->category, "Alloc::PcSite") == 0) g_pc_function = info->function;
+    (void)user;
+    return 0;
+}
+
+/* A calling address that no loaded module holds (JIT code, a plugin that
+ * was unloaded since) is named by the address itself, from nothing but
+ * the address. */
+static void site_pc_outside_modules(void **state) {
+    (void)state;
+    mt_scope_push("Alloc::PcSite");
+    void *p = mt__alloc_pc(16, 0, 0, (const void *)(uintptr_t)0x10000010);
+    mt_scope_pop();
+    assert_non_null(p);
+    dirty_stack();
+    g_pc_function = NULL;
+    assert_int_equal(mt_foreach_site(find_pc_site, NULL), 0);
+    assert_non_null(g_pc_function);
+    if (strstr(g_pc_function, "stale")) fail_msg("function named from stale stack memory: %s", g_pc_function);
+    assert_non_null(strstr(g_pc_function, "10000010"));
+    mt_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alloc_basic),
@@ -519,6 +559,7 @@ int main(void) {
         cmocka_unit_test(raw_alloc_untracked),
         cmocka_unit_test(macros_capture_site),
         cmocka_unit_test(same_site_accumulates),
+        cmocka_unit_test(site_pc_outside_modules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,6 +163,21 @@ static void free_twice_big(void **state) {
     expect_bad_free(b);
 }
 
+/* The same with alignments from 32 to 2048: the pointer then lies 64 bytes
+ * or more into a page of libc's own mapping (not at a page edge), and that
+ * page is gone after the first free as well. 40 MiB is above the largest
+ * threshold glibc's malloc ever moves its mmap limit to (32 MiB), so these
+ * blocks are mapped on their own whatever ran before. */
+static void free_twice_big_aligned(void **state) {
+    (void)state;
+    for (size_t align = 32; align <= 2048; align *= 2) {
+        void *b = mt_aligned_alloc(align, (size_t)40 << 20, "Bad::DoubleBigAligned", F, __LINE__);
+        assert_non_null(b);
+        mt_free(b);
+        expect_bad_free(b);
+    }
+}
+
 static void free_after_unmapped_page(void **state) {
     (void)state;
     long pg = sysconf(_SC_PAGESIZE);
@@ -286,6 +301,7 @@ int main(void) {
         cmocka_unit_test(free_twice),
         cmocka_unit_test(free_twice_aligned),
         cmocka_unit_test(free_twice_big),
+        cmocka_unit_test(free_twice_big_aligned),
         cmocka_unit_test(free_after_unmapped_page),
         cmocka_unit_test(free_wild_pointers),
         cmocka_unit_test(block_size_bad),

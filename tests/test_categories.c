@@ -390,6 +390,38 @@ static void uncategorized_listed(void **state) {
     mt_free(p);
 }
 
+/* ---- the cost of a category ------------------------------------------- */
+
+/* The process's mapped bytes (virtual size), from /proc/self/statm. */
+static uint64_t mapped_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    unsigned long pages = 0;
+    assert_int_equal(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    return (uint64_t)pages * 4096u;
+}
+
+/* Run-time category names ("Entity::%d") are a documented use: 20000 of
+ * them cost memtally a few bytes of text and records each, not a mapping
+ * of its own each (64 MiB is over 3 KiB per category). */
+static void many_categories_bounded_memory(void **state) {
+    (void)state;
+    char name[64];
+    mt_free(mt_alloc(8, "Cost::Warmup", __FILE__, __LINE__));
+    uint64_t before = mapped_bytes();
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "Cost::Entity::%d", i);
+        mt_free(mt_alloc(8, name, __FILE__, __LINE__));
+    }
+    uint64_t grown = mapped_bytes() - before;
+    if (grown > ((uint64_t)64 << 20))
+        fail_msg("20000 categories mapped %llu MiB", (unsigned long long)(grown >> 20));
+    mt_stats s;
+    assert_int_equal(mt_category_stats("Cost::Entity::19999", 0, &s), 0);
+    assert_int_equal(s.alloc_count, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hierarchy_creates_parents),
@@ -401,6 +433,7 @@ int main(void) {
         cmocka_unit_test(foreach_order),
         cmocka_unit_test(foreach_early_stop),
         cmocka_unit_test(uncategorized_listed),
+        cmocka_unit_test(many_categories_bounded_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

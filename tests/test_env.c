@@ -263,7 +263,35 @@ static void unwritable_report_path(void **state) {
     assert_int_equal(stat("/nonexistent-memtally-dir/sub/r.json", &st), -1);
 }
 
-int main(void) {
+/* ---- the program's own at-exit clean-up ----------------------------------- */
+
+static void *g_atexit_block;
+static void atexit_cleanup(void) { mt_free(g_atexit_block); }
+
+/* Run as a child: registers its clean-up with atexit before its first
+ * memtally call, the usual order in a program. */
+static int atexit_child_main(void) {
+    atexit(atexit_cleanup);
+    g_atexit_block = mt_alloc(1000, "Env::FreedByAtexit", __FILE__, __LINE__);
+    return g_atexit_block ? 0 : 1;
+}
+
+/* A leak is what is still live after the program's own exit handlers (as
+ * valgrind counts "in use at exit"): a block that a handler frees is not
+ * one, even when the handler was registered before memtally started. */
+static void leak_check_after_program_atexit(void **state) {
+    (void)state;
+    const char *argv[] = {"/proc/self/exe", "--atexit-child", NULL};
+    const char *env[] = {"MEMTALLY_LEAK_CHECK=1", NULL};
+    tu_child c;
+    assert_int_equal(tu_run(argv, env, &c), 0);
+    assert_int_equal(c.status, 0);
+    if (strstr(c.err, "Env::FreedByAtexit")) fail_msg("reported as a leak:\n%s", c.err);
+    tu_child_free(&c);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--atexit-child") == 0) return atexit_child_main();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leak_check_on_stderr),
         cmocka_unit_test(no_leak_check_without_variable),
@@ -274,6 +302,7 @@ int main(void) {
         cmocka_unit_test(leak_check_and_report_together),
         cmocka_unit_test(shutdown_runs_actions_once),
         cmocka_unit_test(unwritable_report_path),
+        cmocka_unit_test(leak_check_after_program_atexit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define F __FILE__
@@ -336,7 +338,99 @@ static void large_allocations_logged(void **state) {
     tu_log_end();
 }
 
-int main(void) {
+/* ---- calling memtally from a hook or a log callback, anywhere ---------- */
+
+/* Runs fn in a child process that gets 10 seconds; returns its exit status
+ * (128 + the signal that killed it, SIGALRM when it hung). */
+static int in_child(int (*fn)(void)) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(10);
+        _exit(fn());
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int g_late_hook_calls;
+static pthread_key_t g_late_key;
+
+static void late_hook_alloc(void *ptr, size_t size, const char *category, void *user) {
+    (void)ptr, (void)size, (void)category, (void)user;
+    g_late_hook_calls++;
+    mt_free(mt_alloc(4, "Hook::Late::Inner", F, __LINE__)); /* allowed: the hook is not re-entered */
+}
+
+/* A thread-specific destructor that runs after memtally's own (its key was
+ * created later) allocates: memtally counts it on a shared record. */
+static void late_destructor(void *value) {
+    (void)value;
+    mt_free(mt_alloc(32, "Hook::Late::Destructor", F, __LINE__));
+}
+
+static void *late_thread(void *arg) {
+    (void)arg;
+    pthread_setspecific(g_late_key, &g_late_key);
+    mt_free(mt_alloc(8, "Hook::Late::Thread", F, __LINE__));
+    return NULL;
+}
+
+static int late_child(void) {
+    if (mt_init() != 0 || pthread_key_create(&g_late_key, late_destructor) != 0) return 3;
+    mt_hooks h = {late_hook_alloc, NULL, NULL};
+    mt_set_hooks(&h);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_thread, NULL) != 0) return 3;
+    pthread_join(t, NULL);
+    mt_set_hooks(NULL);
+    mt_stats s;
+    if (mt_category_stats("Hook::Late::Destructor", 0, &s) != 0 || s.alloc_count != 1 || s.free_count != 1) return 4;
+    return g_late_hook_calls == 2 ? 0 : 5;
+}
+
+/* A hook that allocates must not hang a thread past its exit destructor. */
+static void hook_allocating_after_thread_exit(void **state) {
+    (void)state;
+    assert_int_equal(in_child(late_child), 0);
+}
+
+/* A log callback that keeps its own copy of each message through memtally. */
+static int g_init_log_msgs;
+static void copying_log(mt_log_level level, const char *message, void *user) {
+    (void)level, (void)user;
+    char *copy = mt_strdup(message, "Log::Copies", F, __LINE__);
+    if (copy && strstr(copy, "MEMTALLY_LARGE")) g_init_log_msgs++;
+    mt_free(copy);
+}
+
+/* Run by init_warning_child below: the log callback is set before any
+ * other memtally call, then mt_init warns about MEMTALLY_LARGE=lots. */
+static int init_log_child_main(void) {
+    alarm(10);
+    mt_set_log(copying_log, NULL);
+    void *p = mt_alloc(10, "Log::First", F, __LINE__);
+    mt_free(p);
+    printf("init warnings seen by the callback: %d\n", g_init_log_msgs);
+    return p && g_init_log_msgs == 1 ? 0 : 6;
+}
+
+/* A log callback may use memtally even for the warnings mt_init gives. */
+static void log_callback_during_init(void **state) {
+    (void)state;
+    const char *argv[] = {"/proc/self/exe", "--init-log-child", NULL};
+    const char *env[] = {"MEMTALLY_LARGE=lots", NULL};
+    tu_child c;
+    assert_int_equal(tu_run(argv, env, &c), 0);
+    if (c.status != 0) fail_msg("child exited with %d (142 = hung); stdout: %s stderr: %s", c.status, c.out, c.err);
+    tu_child_free(&c);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--init-log-child") == 0) return init_log_child_main();
     /* before any memtally call, so that mt_init reads it */
     setenv("MEMTALLY_LARGE", "4K", 1);
     const struct CMUnitTest tests[] = {
@@ -346,6 +440,8 @@ int main(void) {
         cmocka_unit_test(hook_does_not_recurse),
         cmocka_unit_test(log_levels_and_messages),
         cmocka_unit_test(log_callback_replaced),
+        cmocka_unit_test(hook_allocating_after_thread_exit),
+        cmocka_unit_test(log_callback_during_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

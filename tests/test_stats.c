@@ -260,6 +260,29 @@ static void categories_sum_to_global(void **state) {
     assert_true(g.peak >= peak);
 }
 
+/* A realloc counts the old block freed, then the new one allocated, so a
+ * realloc never raises a peak above max(before, after): the same for a
+ * block from mt_aligned_alloc as for a plain one. */
+static void realloc_peak_aligned_like_plain(void **state) {
+    (void)state;
+    void *p = mt_alloc(1000, "Stats::ReallocPeak::Plain", F, __LINE__);
+    p = mt_realloc(p, 1000, NULL, F, __LINE__);
+    assert_non_null(p);
+    mt_stats plain = tu_cat_self("Stats::ReallocPeak::Plain");
+    tu_assert_stats(plain, 2000, 1000, 2, 1);
+    assert_int_equal(plain.peak, 1000);
+
+    void *q = mt_aligned_alloc(64, 1000, "Stats::ReallocPeak::Aligned", F, __LINE__);
+    q = mt_realloc(q, 1000, NULL, F, __LINE__);
+    assert_non_null(q);
+    mt_stats aligned = tu_cat_self("Stats::ReallocPeak::Aligned");
+    tu_assert_stats(aligned, 2000, 1000, 2, 1);
+    assert_int_equal(aligned.peak, 1000);
+    assert_int_equal(tu_cat_total("Stats::ReallocPeak").peak, 1000 + 1000);
+    mt_free(p);
+    mt_free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(starts_at_zero),
@@ -272,6 +295,7 @@ int main(void) {
         cmocka_unit_test(sites_sum_to_global),
         cmocka_unit_test(site_walk_stops),
         cmocka_unit_test(categories_sum_to_global),
+        cmocka_unit_test(realloc_peak_aligned_like_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

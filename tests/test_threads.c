@@ -687,6 +687,95 @@ static void free_after_owner_exit(void **state) {
     tu_assert_stats(tu_cat_self("Threads::Leaver"), 8000, 8000, 800, 800);
 }
 
+/* ---- peaks when one thread allocates and another frees ----------------
+ * The threads below never run at the same time as the main thread does
+ * memtally work (each is joined or parked on a barrier first), so the
+ * README's promise applies: with one thread allocating at a time, every
+ * peak is exact, and a peak never goes down. */
+
+static void *peak_block;
+static pthread_barrier_t peak_barrier;
+
+static void *peak_freer(void *arg) {
+    (void)arg;
+    mt_free(peak_block);
+    return NULL;
+}
+
+static void *peak_freer_parked(void *arg) {
+    (void)arg;
+    mt_free(peak_block);
+    pthread_barrier_wait(&peak_barrier); /* freed: main may read */
+    pthread_barrier_wait(&peak_barrier); /* main has read: exit */
+    return NULL;
+}
+
+static void *peak_small_worker(void *arg) {
+    (void)arg;
+    mt_free(mt_alloc(50, "Threads::PeakIdle", F, 7003));
+    return NULL;
+}
+
+static void assert_peaks(const char *category, int line, uint64_t peak) {
+    mt_stats s;
+    assert_int_equal(tu_site_stats(F, line, category, &s), 1);
+    assert_int_equal(s.peak, peak);
+    assert_int_equal(tu_cat_self(category).peak, peak);
+    assert_int_equal(tu_cat_total(category).peak, peak);
+}
+
+/* main allocates 100 bytes, a thread frees them and exits: the 100 bytes
+ * were live, so every peak is 100 (it read 100 before the thread ran) */
+static void peak_kept_when_freer_exits(void **state) {
+    (void)state;
+    peak_block = mt_alloc(100, "Threads::PeakExit", F, 7001);
+    assert_peaks("Threads::PeakExit", 7001, 100);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, peak_freer, NULL), 0);
+    pthread_join(t, NULL);
+    tu_assert_stats(tu_cat_self("Threads::PeakExit"), 100, 100, 1, 1);
+    assert_peaks("Threads::PeakExit", 7001, 100);
+}
+
+/* 200000 + 1000 bytes live on main (the big block alone passes any
+ * publishing step, the small one stays with main), then another thread
+ * frees the big block and stays alive: the peak is still 201000 */
+static void peak_kept_when_freer_publishes(void **state) {
+    (void)state;
+    pthread_barrier_init(&peak_barrier, NULL, 2);
+    void *blocks[2];
+    for (int i = 0; i < 2; i++) blocks[i] = mt_alloc(i == 0 ? 200000 : 1000, "Threads::PeakPublish", F, 7002);
+    assert_peaks("Threads::PeakPublish", 7002, 201000);
+    peak_block = blocks[0];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, peak_freer_parked, NULL), 0);
+    pthread_barrier_wait(&peak_barrier);
+    mt_stats self = tu_cat_self("Threads::PeakPublish");
+    mt_stats site;
+    tu_site_stats(F, 7002, "Threads::PeakPublish", &site);
+    pthread_barrier_wait(&peak_barrier);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&peak_barrier);
+    tu_assert_stats(self, 201000, 200000, 2, 1);
+    assert_int_equal(self.peak, 201000);
+    assert_int_equal(site.peak, 201000);
+    mt_free(blocks[1]);
+}
+
+/* main holds 100 bytes and waits; a thread allocates 50 more, frees them
+ * and exits: 150 bytes were live at once */
+static void peak_counts_idle_owner(void **state) {
+    (void)state;
+    void *mine = mt_alloc(100, "Threads::PeakIdle", F, 7004);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, peak_small_worker, NULL), 0);
+    pthread_join(t, NULL);
+    tu_assert_stats(tu_cat_self("Threads::PeakIdle"), 150, 50, 2, 1);
+    assert_int_equal(tu_cat_self("Threads::PeakIdle").peak, 150);
+    assert_int_equal(tu_cat_total("Threads::PeakIdle").peak, 150);
+    mt_free(mine);
+}
+
 int main(void) {
     init_names();
     for (int i = 0; i < NTHREADS; i++) pthread_mutex_init(&g_inbox[i].mu, NULL);
@@ -698,6 +787,9 @@ int main(void) {
         cmocka_unit_test(auto_functions_concurrent),
         cmocka_unit_test(raw_and_block_size),
         cmocka_unit_test(free_after_owner_exit),
+        cmocka_unit_test(peak_kept_when_freer_exits),
+        cmocka_unit_test(peak_kept_when_freer_publishes),
+        cmocka_unit_test(peak_counts_idle_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
