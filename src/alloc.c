@@ -60,6 +60,28 @@ MT_INLINE bool on_my_stack(const void *p) {
     return a >= s && a - s < (1u << 20);
 }
 
+/* A category name in a writable buffer: its text decides, every call. The
+ * thread's memo answers for a name seen before without hashing it. */
+static uint32_t name_lookup(mt__thread *t, const char *cat) {
+    size_t len = mt__cat_normalize(cat);
+    uint64_t head, tail, mid = 0;
+    mt__text_ends(cat, len, &head, &tail);
+    if (len > 16) memcpy(&mid, cat + 8, 8);
+    uint64_t x = (head ^ (tail * 0xbf58476d1ce4e5b9ull) ^ (mid * 0x94d049bb133111ebull) ^ len) * 0x9E3779B97F4A7C15ull;
+    mt__name_memo *m = &t->names[x >> (64 - __builtin_ctz(MT_NAME_MEMO))];
+    if (m->cat && m->head == head && m->mid == mid && m->tail == tail && m->len == len &&
+        (len <= 24 || memcmp(cat + 16, mt__cats[m->cat - 1].name + 16, len - 24) == 0))
+        return m->cat - 1;
+    uint32_t idx = mt__cat_intern(cat, len);
+    if (mt__cats[idx].len != len) return idx; /* the table was full: Uncategorized */
+    m->head = head;
+    m->mid = mid;
+    m->tail = tail;
+    m->len = (uint32_t)len;
+    m->cat = idx + 1;
+    return idx;
+}
+
 /* The miss path: resolve the category by content, intern the file name
  * when its buffer may change, then find or create the site and cache it
  * under a key that stays valid. */
@@ -67,9 +89,13 @@ static MT_NOINLINE MT_COLD const mt__site *site_miss(mt__thread *t, const char *
                                               uintptr_t where, bool is_pc) {
     uintptr_t catkey;
     if (cat && *cat) {
-        size_t len = mt__cat_normalize(cat);
-        cat_index = mt__cat_intern(cat, len);
-        catkey = (!on_my_stack(cat) && mt__is_immutable(cat)) ? (uintptr_t)cat : ((uintptr_t)cat_index << 1 | 1);
+        if (on_my_stack(cat) || !mt__is_immutable(cat)) {
+            cat_index = name_lookup(t, cat);
+            catkey = (uintptr_t)cat_index << 1 | 1;
+        } else {
+            cat_index = mt__cat_intern(cat, mt__cat_normalize(cat));
+            catkey = (uintptr_t)cat;
+        }
     } else {
         if (cat_index == UINT32_MAX) cat_index = mt__scope_current(t);
         catkey = (uintptr_t)cat_index << 1 | 1;

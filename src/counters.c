@@ -27,7 +27,7 @@
 
 typedef struct gsite {
     mt__gpair pair;
-    int64_t r_alloc_bytes; /* exited threads, under the registry lock */
+    int64_t r_alloc_bytes; /* exited threads, under the thread-list lock */
     int64_t r_free_bytes;
     int64_t r_allocs;
     int64_t r_frees;
@@ -38,7 +38,10 @@ static MT_TLS int tls_retired;
 
 static gsite *gsites;                 /* [MT_MAX_SITES] */
 static mt__gpair *gpnodes;            /* [MT_MAX_PNODES] */
-static mt__thread *threads;           /* list, under the registry lock */
+static mt__thread *threads;           /* list, under threads_lock */
+/* Readers and publishers of counts read the list (shared); threads that
+ * start or exit change it (exclusive). */
+static pthread_rwlock_t threads_lock = PTHREAD_RWLOCK_INITIALIZER;
 static mt__thread *orphan;            /* shared by threads past their exit destructor */
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
@@ -52,43 +55,95 @@ static void peak_raise(_Atomic int64_t *peak, int64_t v) {
     }
 }
 
-/* Publishes a thread's delta: the global sum just before the add, plus the
- * highest delta since the last publication, is the peak this thread saw. */
-static void flush_pair(mt__pnode *p, mt__gpair *g) {
+void mt__threads_read_lock(void) { pthread_rwlock_rdlock(&threads_lock); }
+void mt__threads_read_unlock(void) { pthread_rwlock_unlock(&threads_lock); }
+
+static bool chain_has(const mt__site *s, uint32_t offset) {
+    for (uint32_t i = 0; i < s->npeak; i++)
+        if (s->poff[i] == offset) return true;
+    return false;
+}
+
+/* Thread u's unpublished delta of one slot and its highest value since it
+ * last published, its pending pair included when the slot is in its
+ * chain. Read by other threads: relaxed loads, consistent once u is idle. */
+static void slot_delta(const mt__thread *u, bool of_site, size_t offset, int64_t *delta, int64_t *max) {
+    mt__pnode *p = (mt__pnode *)((of_site ? (char *)u->snodes : (char *)u->pnodes) + offset);
+    int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
+    const mt__site *ps = of_site ? NULL : atomic_load_explicit(&u->pend, memory_order_relaxed);
+    if (ps && chain_has(ps, (uint32_t)offset)) {
+        int64_t pm = mt__ld(&((mt__thread *)u)->pendp.maxdelta);
+        if (d + pm > mx) mx = d + pm;
+        d += mt__ld(&((mt__thread *)u)->pendp.delta);
+    }
+    *delta = d;
+    *max = mx;
+}
+
+/* Publishes a thread's delta of one slot. The peak it saw is the global
+ * sum just before its add, plus what the other threads hold unpublished
+ * now, plus its highest delta since it last published: exact when the
+ * other threads are idle, off by their unpublished change otherwise.
+ * list_held: the caller holds the thread-list lock already. */
+static void flush_pair(mt__thread *t, bool of_site, size_t offset, mt__gpair *g, bool list_held) {
+    mt__pnode *p = (mt__pnode *)((of_site ? (char *)t->snodes : (char *)t->pnodes) + offset);
+    int64_t others = 0;
+    if (list_held || pthread_rwlock_rdlock(&threads_lock) == 0) {
+        for (mt__thread *u = threads; u; u = u->next) {
+            if (u == t) continue;
+            int64_t d, mx;
+            slot_delta(u, of_site, offset, &d, &mx);
+            others += d;
+        }
+        if (!list_held) pthread_rwlock_unlock(&threads_lock);
+    }
     int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
     int64_t before = atomic_fetch_add_explicit(&g->net, d, memory_order_relaxed);
-    peak_raise(&g->peak, before + mx);
+    peak_raise(&g->peak, before + others + mx);
     mt__st(&p->delta, 0);
     mt__st(&p->maxdelta, 0);
 }
 
-void mt__flush_site(mt__thread *t, uint32_t site) { flush_pair(&t->snodes[site].p, &gsites[site].pair); }
+static void flush_site(mt__thread *t, uint32_t site, bool list_held) {
+    flush_pair(t, true, (size_t)site * sizeof(mt__snode), &gsites[site].pair, list_held);
+}
 
-void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pair(&t->pnodes[pnode], &gpnodes[pnode]); }
+static void flush_pnode(mt__thread *t, uint32_t pnode, bool list_held) {
+    flush_pair(t, false, (size_t)pnode * sizeof(mt__pnode), &gpnodes[pnode], list_held);
+}
+
+void mt__flush_site(mt__thread *t, uint32_t site) { flush_site(t, site, false); }
+
+void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pnode(t, pnode, false); }
 
 /* The pending pair moved every slot of its chain by the same amounts: each
  * slot's delta grows by the pending delta, and its highest delta is at
  * least its delta then plus the pending maximum. Exact, in any order. */
-static void pend_fold(mt__thread *t) {
+static void pend_fold(mt__thread *t, bool list_held) {
     const mt__site *s = atomic_load_explicit(&t->pend, memory_order_relaxed);
     if (!s) return;
     int64_t pd = mt__ld(&t->pendp.delta), pm = mt__ld(&t->pendp.maxdelta);
+    /* the slots get the change before the pair lets go of it, so a reader
+     * may count it twice for a moment, never lose it */
     for (uint32_t i = 0; i < s->npeak; i++) {
         uint32_t id = s->poff[i] / (uint32_t)sizeof(mt__pnode);
         mt__pnode *p = &t->pnodes[id];
         int64_t d = mt__ld(&p->delta);
         if (d + pm > mt__ld(&p->maxdelta)) mt__st(&p->maxdelta, d + pm);
-        d += pd;
-        mt__st(&p->delta, d);
-        if (d > MT_FLUSH_BYTES || d < -MT_FLUSH_BYTES) mt__flush_pnode(t, id);
+        mt__st(&p->delta, d + pd);
     }
     mt__st(&t->pendp.delta, 0);
     mt__st(&t->pendp.maxdelta, 0);
+    atomic_store_explicit(&t->pend, NULL, memory_order_relaxed);
+    for (uint32_t i = 0; i < s->npeak; i++) {
+        uint32_t id = s->poff[i] / (uint32_t)sizeof(mt__pnode);
+        int64_t d = mt__ld(&t->pnodes[id].delta);
+        if (d > MT_FLUSH_BYTES || d < -MT_FLUSH_BYTES) flush_pnode(t, id, list_held);
+    }
 }
 
 void mt__pend_stop(mt__thread *t) {
-    pend_fold(t);
-    atomic_store_explicit(&t->pend, NULL, memory_order_relaxed);
+    pend_fold(t, false);
     t->pend_cat = UINT32_MAX;
     t->run_cat = UINT32_MAX;
 }
@@ -118,11 +173,11 @@ static mt__thread *thread_alloc(void) {
 static mt__thread *thread_new(void) {
     mt__thread *t = thread_alloc();
     if (!t) return NULL;
-    mt__registry_lock();
+    pthread_rwlock_wrlock(&threads_lock);
     t->next = threads;
     if (threads) threads->prev = t;
     threads = t;
-    mt__registry_unlock();
+    pthread_rwlock_unlock(&threads_lock);
     return t;
 }
 
@@ -131,13 +186,13 @@ static mt__thread *thread_new(void) {
  * go to the shared orphan record. */
 static void thread_exit(void *arg) {
     mt__thread *t = arg;
-    mt__registry_lock();
-    pend_fold(t);
+    pthread_rwlock_wrlock(&threads_lock);
+    pend_fold(t, true);
     uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     for (uint32_t i = 0; i < ns; i++) {
         mt__snode *n = &t->snodes[i];
         if (mt__ld(&n->allocs) == 0 && mt__ld(&n->frees) == 0) continue;
-        flush_pair(&n->p, &gsites[i].pair);
+        flush_site(t, i, true);
         gsites[i].r_alloc_bytes += mt__ld(&n->alloc_bytes);
         gsites[i].r_free_bytes += mt__ld(&n->free_bytes);
         gsites[i].r_allocs += mt__ld(&n->allocs);
@@ -146,12 +201,12 @@ static void thread_exit(void *arg) {
     uint32_t np = atomic_load_explicit(&mt__npnodes, memory_order_acquire);
     for (uint32_t i = 0; i < np; i++) {
         mt__pnode *p = &t->pnodes[i];
-        if (mt__ld(&p->delta) != 0 || mt__ld(&p->maxdelta) != 0) flush_pair(p, &gpnodes[i]);
+        if (mt__ld(&p->delta) != 0 || mt__ld(&p->maxdelta) != 0) flush_pnode(t, i, true);
     }
     if (t->prev) t->prev->next = t->next;
     else threads = t->next;
     if (t->next) t->next->prev = t->prev;
-    mt__registry_unlock();
+    pthread_rwlock_unlock(&threads_lock);
     mt__tls = NULL;
     tls_retired = 1;
     mt__os_release(t->snodes, SNODES_BYTES);
@@ -178,32 +233,18 @@ mt__thread *mt__thread_get_slow(bool *locked) {
 
 void mt__thread_unlock_orphan(void) { pthread_mutex_unlock(&orphan_lock); }
 
-static bool chain_has(const mt__site *s, uint32_t offset) {
-    for (uint32_t i = 0; i < s->npeak; i++)
-        if (s->poff[i] == offset) return true;
-    return false;
-}
-
 /* The peak is the published peak or, for each thread, the value now plus
  * how far that thread has been above its present delta since it last
- * published (its pending pair included when the slot is in its chain);
- * never below `current`. */
+ * published; never below `current`. */
 static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_t current) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
     int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
     for (mt__thread *t = threads; t; t = t->next) {
-        mt__pnode *p = (mt__pnode *)((of_site ? (char *)t->snodes : (char *)t->pnodes) + offset);
-        int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
-        const mt__site *ps = of_site ? NULL : atomic_load_explicit(&t->pend, memory_order_relaxed);
-        if (ps && chain_has(ps, (uint32_t)offset)) {
-            int64_t pm = mt__ld(&t->pendp.maxdelta);
-            if (d + pm > mx) mx = d + pm;
-            d += mt__ld(&t->pendp.delta);
-        }
+        int64_t d, mx;
+        slot_delta(t, of_site, offset, &d, &mx);
         cur += d;
-        int64_t e = mx - d;
-        if (e > excursion) excursion = e;
+        if (mx - d > excursion) excursion = mx - d;
     }
     if (cur + excursion > pk) pk = cur + excursion;
     return pk > current ? pk : current;
@@ -240,8 +281,18 @@ void mt__site_sum(uint32_t site, mt_stats *out) {
 static void fork_prepare(void) {
     pthread_mutex_lock(&orphan_lock);
     mt__registry_lock();
+    pthread_rwlock_wrlock(&threads_lock);
 }
 static void fork_parent(void) {
+    pthread_rwlock_unlock(&threads_lock);
+    mt__registry_unlock();
+    pthread_mutex_unlock(&orphan_lock);
+}
+/* In the child the forking thread has a new id, which glibc's rwlock
+ * checks on unlock: start the lock afresh instead (nothing else runs). */
+static void fork_child(void) {
+    pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
+    memcpy(&threads_lock, &fresh, sizeof fresh);
     mt__registry_unlock();
     pthread_mutex_unlock(&orphan_lock);
 }
@@ -253,6 +304,6 @@ int mt__counters_init(void) {
     if (!gsites || !gpnodes || !orphan) return -1;
     threads = orphan;
     if (pthread_key_create(&exit_key, thread_exit) != 0) return -1;
-    pthread_atfork(fork_prepare, fork_parent, fork_parent);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     return 0;
 }

@@ -252,6 +252,36 @@ typedef struct mt__cache_entry {
     const struct mt__site *site;
 } mt__cache_entry;
 
+/* Per-thread memory of category names met in writable buffers: the first
+ * 16 and the last 8 bytes and the length pick an entry, and only a name
+ * longer than 24 bytes needs the rest compared with the interned text. */
+#define MT_NAME_MEMO 64u
+typedef struct mt__name_memo {
+    uint64_t head, mid, tail;
+    uint32_t len;
+    uint32_t cat;   /* category index + 1, 0 = empty */
+} mt__name_memo;
+
+/* The first and last 8 bytes of n bytes at s (overlapping, zero-padded
+ * below 8): for names of up to 16 bytes they are the whole text. */
+MT_INLINE void mt__text_ends(const char *s, size_t n, uint64_t *head, uint64_t *tail) {
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        __builtin_memcpy(&a, s, 8);
+        __builtin_memcpy(&b, s + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        __builtin_memcpy(&x, s, 4);
+        __builtin_memcpy(&y, s + n - 4, 4);
+        a = x;
+        b = y;
+    } else if (n > 0) {
+        a = (uint64_t)(unsigned char)s[0] << 16 | (uint64_t)(unsigned char)s[n / 2] << 8 | (unsigned char)s[n - 1];
+    }
+    *head = a;
+    *tail = b;
+}
+
 typedef struct mt__thread {
     mt__snode *snodes;               /* [MT_MAX_SITES], reserved, touched lazily */
     mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
@@ -268,6 +298,7 @@ typedef struct mt__thread {
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
     struct mt__thread *next, *prev;  /* registry list, under the registry lock */
+    mt__name_memo names[MT_NAME_MEMO];
     mt__cache_entry cache[MT_CACHE_SIZE];
 } mt__thread;
 
@@ -383,8 +414,12 @@ MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
     MT_PEAK_COUNT(mt__pair_sub);
 }
 
-/* Readers, with the registry lock held (it keeps threads from exiting
- * mid-sum). A site's full statistics: */
+/* Readers hold the thread-list lock shared (it keeps threads from exiting
+ * mid-sum; writers never wait for it except to publish past
+ * MT_FLUSH_BYTES). */
+void mt__threads_read_lock(void);
+void mt__threads_read_unlock(void);
+/* A site's full statistics: */
 void mt__site_sum(uint32_t site, mt_stats *out);
 /* A peak slot's peak (at least `current`, which the caller took from the
  * sites' counts): */

@@ -2,8 +2,8 @@
  * view.c - statistics read back: global, per category, per site, and the
  * whole-registry view the reports are written from.
  *
- * Sums are taken under the registry lock (which also keeps threads from
- * exiting mid-sum) while writers go on without it; callbacks run after the
+ * Sums are taken under the thread-list lock, shared (it keeps threads from
+ * exiting mid-sum), while writers go on without it; callbacks run after the
  * lock is released, so they may allocate through memtally.
  */
 #include <dlfcn.h>
@@ -53,10 +53,10 @@ static void sum_sites(uint32_t cat, bool children, mt_stats *out) {
 mt_stats mt_global_stats(void) {
     mt_stats s = {0};
     if (mt_init() != 0) return s;
-    mt__registry_lock();
+    mt__threads_read_lock();
     sum_sites(UINT32_MAX, true, &s);
     finish(&s, MT_PNODE_GLOBAL);
-    mt__registry_unlock();
+    mt__threads_read_unlock();
     return s;
 }
 
@@ -66,10 +66,10 @@ int mt_category_stats(const char *category, int include_children, mt_stats *out)
     uint32_t idx = len ? mt__cat_find(category, len) : MT_CAT_UNCATEGORIZED;
     if (idx == UINT32_MAX) return -1;
     const mt__cat *c = &mt__cats[idx];
-    mt__registry_lock();
+    mt__threads_read_lock();
     sum_sites(idx, include_children != 0, out);
     finish(out, include_children ? c->total_pnode : c->self_pnode);
-    mt__registry_unlock();
+    mt__threads_read_unlock();
     return 0;
 }
 
@@ -145,13 +145,13 @@ int mt__view_take(mt__view *v) {
     uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     for (uint32_t i = 0; i < ns; i++) mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
 
-    mt__registry_lock();
+    mt__threads_read_lock();
     uint32_t nc = atomic_load_explicit(&mt__ncats, memory_order_acquire);
     ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     size_t bytes = nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view) + 2 * nc * sizeof(uint32_t);
     char *mem = mt__meta_alloc(bytes);
     if (!mem) {
-        mt__registry_unlock();
+        mt__threads_read_unlock();
         errno = ENOMEM;
         return -1;
     }
@@ -192,7 +192,7 @@ int mt__view_take(mt__view *v) {
         finish(&v->cats[i].self, c->self_pnode);
         finish(&v->cats[i].total, c->total_pnode);
     }
-    mt__registry_unlock();
+    mt__threads_read_unlock();
     for (uint32_t i = 0; i < ns; i++) {
         mt__site_view *sv = &v->sites[i];
         if (!sv->pc) continue;
