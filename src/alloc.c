@@ -9,6 +9,7 @@
  * line.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,10 +36,17 @@ uint64_t mt__large_threshold = UINT64_MAX;
  * logging: 0 while hooks are set, else the large threshold. */
 static _Atomic uint64_t alloc_watch = UINT64_MAX;
 
-void mt__watch_update(void) {
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void watch_set(const mt_hooks *hooks, bool set_hooks) {
+    pthread_mutex_lock(&watch_lock);
+    if (set_hooks) atomic_store_explicit(&mt__hooks, hooks, memory_order_release);
     uint64_t w = atomic_load_explicit(&mt__hooks, memory_order_acquire) ? 0 : mt__large_threshold;
     atomic_store_explicit(&alloc_watch, w, memory_order_relaxed);
+    pthread_mutex_unlock(&watch_lock);
 }
+
+void mt__watch_update(void) { watch_set(NULL, false); }
 
 /* ---- site lookup ------------------------------------------------------ */
 
@@ -157,8 +165,7 @@ void mt_set_hooks(const mt_hooks *hooks) {
             return;
         }
     }
-    atomic_store_explicit(&mt__hooks, h, memory_order_release);
-    mt__watch_update();
+    watch_set(h, true); /* the hooks and the watch value change together */
 }
 
 void mt__call_hook_alloc(mt__thread *t, void *p, size_t size, const mt__site *site) {
@@ -198,32 +205,45 @@ MT_INLINE void after_alloc(mt__thread *t, void *p, size_t size, const mt__site *
 
 /* ---- the allocation core ------------------------------------------------- */
 
-/* Allocates size bytes (zeroed if zero) at alignment (0: 16) for a known
- * site and counts it. errno ENOMEM and nothing counted on failure. */
-MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
-    mt__header *h;
+/* Gets size bytes (zeroed if zero) at alignment (0: 16) from the backend
+ * and writes the header for a known site; counts nothing. NULL with ENOMEM
+ * on failure. */
+MT_INLINE void *place_block(size_t size, size_t alignment, int zero, const mt__site *site) {
     void *user;
     if (MT_LIKELY(alignment <= 16)) {
-        h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
+        mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
         if (MT_UNLIKELY(!h)) goto oom;
         mt__header_write(h, size, site->index);
         user = h + 1;
     } else {
-        char *raw = zero ? mt__be.calloc(1, size + alignment + 24) : mt__be.malloc(size + alignment + 24);
+        /* A large block may come from its own mapping, which glibc unmaps on
+         * free; starting it on a page boundary puts it in the page-edge
+         * bitmap, so a second free never reads the unmapped header. */
+        bool large = size >= ((size_t)64 << 10);
+        size_t room = large && alignment < 4096 ? 4096 : alignment;
+        char *raw = zero ? mt__be.calloc(1, size + room + 24) : mt__be.malloc(size + room + 24);
         if (!raw) goto oom;
-        uintptr_t u = ((uintptr_t)raw + 24 + alignment - 1) & ~(uintptr_t)(alignment - 1);
-        h = (mt__header *)u - 1;
+        size_t a = large && ((uintptr_t)raw & 4095) < MT_EDGE ? room : alignment;
+        uintptr_t u = ((uintptr_t)raw + 24 + a - 1) & ~(uintptr_t)(a - 1);
+        mt__header *h = (mt__header *)u - 1;
         *(void **)((char *)h - 8) = raw;
         mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site->index);
         user = (void *)u;
     }
     if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
-    mt__count_alloc(t, site, (int64_t)size);
-    after_alloc(t, user, size, site);
     return user;
 oom:
     errno = ENOMEM;
     return NULL;
+}
+
+/* place_block, then count it. */
+MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
+    void *user = place_block(size, alignment, zero, site);
+    if (MT_UNLIKELY(!user)) return NULL;
+    mt__count_alloc(t, site, (int64_t)size);
+    after_alloc(t, user, size, site);
+    return user;
 }
 
 MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
@@ -367,19 +387,27 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
     const mt__site *site = (cat && *cat) ? site_of(t, cat, file, where, is_pc) : site_of_index(t, old_site->cat, file, where, is_pc);
     void *out;
     if (copy.size & MT_HDR_ALIGNED) {
-        out = alloc_block(t, size, 0, 0, site);
+        /* like the backend's realloc: the old block is counted freed before
+         * the new one is counted, so the peak is the larger of the two */
+        out = place_block(size, 0, 0, site);
         if (out) {
             memcpy(out, ptr, old_size < size ? old_size : size);
             free_block(t, ptr, h, &copy);
+            mt__count_alloc(t, site, (int64_t)size);
+            after_alloc(t, out, size, site);
         }
     } else {
+        /* the page-edge bit goes first: once the backend has the memory,
+         * another thread may get a block at this very address */
+        bool edge = ((uintptr_t)ptr & 4095) < MT_EDGE;
+        if (MT_UNLIKELY(edge)) mt__edge_remove(ptr);
         mt__header *nh = mt__be.realloc(h, size + sizeof *nh);
         if (!nh) {
+            if (MT_UNLIKELY(edge)) mt__edge_add(ptr);
             errno = ENOMEM;
             out = NULL;
         } else {
             /* the old block is gone: count it freed, then the new one */
-            if (MT_UNLIKELY(((uintptr_t)ptr & 4095) < MT_EDGE)) mt__edge_remove(ptr);
             mt__count_free(t, old_site, (int64_t)old_size);
             if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
                 mt__call_hook_free(t, ptr, old_size, old_site);

@@ -35,6 +35,7 @@ typedef struct gsite {
 
 MT_TLS mt__thread *mt__tls;
 static MT_TLS int tls_retired;
+static MT_TLS int orphan_depth; /* how deep this thread is in the orphan record */
 
 static gsite *gsites;                 /* [MT_MAX_SITES] */
 static mt__gpair *gpnodes;            /* [MT_MAX_PNODES] */
@@ -226,12 +227,15 @@ mt__thread *mt__thread_get_slow(bool *locked) {
             return t;
         }
     }
-    pthread_mutex_lock(&orphan_lock);
+    /* a hook or log callback may allocate while this thread holds it */
+    if (orphan_depth++ == 0) pthread_mutex_lock(&orphan_lock);
     *locked = true;
     return orphan;
 }
 
-void mt__thread_unlock_orphan(void) { pthread_mutex_unlock(&orphan_lock); }
+void mt__thread_unlock_orphan(void) {
+    if (--orphan_depth == 0) pthread_mutex_unlock(&orphan_lock);
+}
 
 /* The peak is the published peak or, for each thread, the value now plus
  * how far that thread has been above its present delta since it last

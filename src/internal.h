@@ -518,6 +518,8 @@ typedef struct mt__options {
 } mt__options;
 extern mt__options mt__opt;
 void mt__options_read(void);
+/* Logs, once, what mt__options_read found wrong (after mt_init is done). */
+void mt__options_report_warnings(void);
 /* "1/yes/on/true" -> 1, "0/no/off/false/" -> 0, else -1. */
 int mt__parse_bool(const char *s);
 /* "123", "4K", "16M", "2G" (also KiB/MiB/GiB, kB...) -> 0 and *out; -1 when malformed. */

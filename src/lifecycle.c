@@ -22,24 +22,33 @@ static _Atomic int atexit_done;
 
 const char *mt_version(void) { return "0.1.0"; }
 
-static void at_exit_handler(void) { mt__atexit_actions(); }
+/* The at-exit actions run from a destructor: _dl_fini runs it (and, in a
+ * static program, exit's own list) after every atexit handler the program
+ * registered, so blocks those handlers free are not reported as leaks, as
+ * valgrind's "in use at exit" would not report them. The preload library
+ * runs the actions itself, after __libc_freeres. */
+__attribute__((destructor)) static void at_exit_destructor(void) {
+    if (!mt__preload_mode) mt__atexit_actions();
+}
 
 static void init_run(void) {
     mt__secret = mt__os_entropy();
     mt__options_read();
-    if (mt__registry_init() != 0 || mt__counters_init() != 0) {
-        mt__log(MT_LOG_ERROR, "cannot map memory for the registry; tracking is off");
-        return;
-    }
-    if (!mt__preload_mode) atexit(at_exit_handler);
+    if (mt__registry_init() != 0 || mt__counters_init() != 0) return; /* logged by mt_init */
     init_result = 0;
     atomic_store_explicit(&mt__initialized, 1, memory_order_release);
 }
 
 int mt_init(void) {
     pthread_once(&init_once, init_run);
-    if (init_result != 0) errno = ENOMEM;
-    return init_result;
+    if (init_result != 0) {
+        static _Atomic int logged;
+        if (!atomic_exchange(&logged, 1)) mt__log(MT_LOG_ERROR, "cannot map memory for the registry; tracking is off");
+        errno = ENOMEM;
+        return -1;
+    }
+    mt__options_report_warnings();
+    return 0;
 }
 
 void mt__atexit_actions(void) {

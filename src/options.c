@@ -2,6 +2,7 @@
  * options.c - the MEMTALLY_* environment, read once by mt_init (and by the
  * preload shim's constructor, before __libc_freeres can clear environ).
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,27 @@ int mt__parse_size(const char *s, uint64_t *out) {
     return 0;
 }
 
+/* Warnings found while reading the environment. They are logged by
+ * mt__options_report_warnings() after initialisation has finished: a log
+ * callback may itself call into memtally, which must not re-enter mt_init. */
+static char warnings[8][320];
+static int nwarnings;
+
+static void opt_warn(const char *fmt, ...) MT_PRINTF(1, 2);
+static void opt_warn(const char *fmt, ...) {
+    if (nwarnings >= (int)(sizeof warnings / sizeof *warnings)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(warnings[nwarnings++], sizeof warnings[0], fmt, ap);
+    va_end(ap);
+}
+
+void mt__options_report_warnings(void) {
+    static _Atomic int done;
+    if (atomic_load_explicit(&done, memory_order_relaxed) || atomic_exchange(&done, 1)) return;
+    for (int i = 0; i < nwarnings; i++) mt__log(MT_LOG_WARN, "%s", warnings[i]);
+}
+
 /* One row per option: name, and how to store what the environment says. */
 typedef enum { OPT_BOOL, OPT_SIZE, OPT_PATH, OPT_INT } opt_kind;
 static const struct {
@@ -69,24 +91,24 @@ void mt__options_read(void) {
         switch (options[i].kind) {
         case OPT_BOOL: {
             int b = mt__parse_bool(v);
-            if (b < 0) mt__log(MT_LOG_WARN, "%s=%s is not a boolean (1/yes/on, 0/no/off); ignored", options[i].name, v);
+            if (b < 0) opt_warn("%s=%s is not a boolean (1/yes/on, 0/no/off); ignored", options[i].name, v);
             else *(bool *)options[i].dest = b;
             break;
         }
         case OPT_SIZE: {
             uint64_t n;
-            if (mt__parse_size(v, &n) < 0) mt__log(MT_LOG_WARN, "%s=%s is not a size (bytes, K, M, G); ignored", options[i].name, v);
+            if (mt__parse_size(v, &n) < 0) opt_warn("%s=%s is not a size (bytes, K, M, G); ignored", options[i].name, v);
             else *(uint64_t *)options[i].dest = n;
             break;
         }
         case OPT_PATH:
-            if (strlen(v) >= sizeof mt__opt.report) mt__log(MT_LOG_WARN, "%s is longer than %zu bytes; ignored", options[i].name, sizeof mt__opt.report - 1);
+            if (strlen(v) >= sizeof mt__opt.report) opt_warn("%s is longer than %zu bytes; ignored", options[i].name, sizeof mt__opt.report - 1);
             else strcpy((char *)options[i].dest, v);
             break;
         case OPT_INT: {
             char *end;
             long n = strtol(v, &end, 10);
-            if (*v == '\0' || *end || n < 1 || n > 64) mt__log(MT_LOG_WARN, "%s=%s is not a number from 1 to 64; ignored", options[i].name, v);
+            if (*v == '\0' || *end || n < 1 || n > 64) opt_warn("%s=%s is not a number from 1 to 64; ignored", options[i].name, v);
             else *(int *)options[i].dest = (int)n;
             break;
         }

@@ -40,9 +40,17 @@ static file_rec *_Atomic *file_slots;
 static uint32_t nfiles;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A table-full warning found under the lock: 1 categories, 2 sites. It is
+ * logged after the lock is released, since a log callback may allocate. */
+static _Atomic int warn_pending;
 
 void mt__registry_lock(void) { pthread_mutex_lock(&registry_lock); }
-void mt__registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
+void mt__registry_unlock(void) {
+    pthread_mutex_unlock(&registry_lock);
+    int w = atomic_load_explicit(&warn_pending, memory_order_relaxed) ? atomic_exchange(&warn_pending, 0) : 0;
+    if (w == 1) mt__log(MT_LOG_WARN, "category table full (%u); further categories count as Uncategorized", MT_MAX_CATS);
+    if (w == 2) mt__log(MT_LOG_WARN, "site table full; further sites count under their category's unknown site");
+}
 
 /* ---- bump arena for names and site records (under the lock) ---------- */
 
@@ -125,6 +133,11 @@ static uint64_t hash_site(uint32_t cat, const char *file, int line, const void *
 }
 
 /* ---- read-only ranges: pointers whose text can never change -------- */
+/* The read-only segments of the modules loaded when memtally starts, read
+ * once. A category or file pointer into them is used as a cache key by
+ * itself. Modules loaded later do not count, so their text is always read
+ * by content; a module loaded before memtally's first call and unloaded
+ * later (a plugin dlclose'd) could leave a stale key: see README, limits. */
 
 typedef struct ro_ranges {
     size_t n;
@@ -253,7 +266,7 @@ static uint32_t cat_intern_locked(const char *name, size_t len, uint64_t h) {
 full:
     if (!warned) {
         warned = true;
-        mt__log(MT_LOG_WARN, "category table full (%u); further categories count as Uncategorized", MT_MAX_CATS);
+        atomic_store(&warn_pending, 1); /* logged once the lock is released */
     }
     return MT_CAT_UNCATEGORIZED;
 }
@@ -264,7 +277,6 @@ uint32_t mt__cat_intern(const char *name, size_t len) {
     if (MT_LIKELY(found != UINT32_MAX)) return found;
     mt__registry_lock();
     found = cat_intern_locked(name, len, h);
-    ro_refresh(); /* a new name often comes from a newly loaded module */
     mt__registry_unlock();
     return found;
 }
@@ -327,7 +339,7 @@ static uint32_t site_create_locked(uint32_t cat, const char *file, int line, con
     if (!s) {
         if (!warned) {
             warned = true;
-            mt__log(MT_LOG_WARN, "site table full; further sites count under their category's unknown site");
+            atomic_store(&warn_pending, 2);
         }
         return mt__cats[cat].anon_site != UINT32_MAX ? mt__cats[cat].anon_site : MT_SITE_NONE;
     }
@@ -401,7 +413,7 @@ const char *mt__site_function(mt__site *s) {
     if (!s->pc) return NULL;
     const char *f = atomic_load_explicit(&s->function, memory_order_acquire);
     if (f) return f;
-    Dl_info info;
+    Dl_info info = {0};
     char buf[4096];
     const char *text;
     if (dladdr(s->pc, &info) && info.dli_sname) {

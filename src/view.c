@@ -197,7 +197,7 @@ int mt__view_take(mt__view *v) {
         mt__site_view *sv = &v->sites[i];
         if (!sv->pc) continue;
         if (!sv->function) sv->function = mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
-        Dl_info info;
+        Dl_info info = {0};
         if (dladdr(sv->pc, &info) && info.dli_fname) {
             sv->module = info.dli_fname[0] == '/' ? info.dli_fname : main_program_path(info.dli_fname);
             sv->offset = (uintptr_t)sv->pc - (uintptr_t)info.dli_fbase;
