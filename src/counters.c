@@ -239,8 +239,8 @@ void mt__thread_unlock_orphan(void) {
 
 /* The peak is the published peak or, for each thread, the value now plus
  * how far that thread has been above its present delta since it last
- * published; never below `current`. */
-static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_t current) {
+ * published; never below `current`. The stored peak is raised to it. */
+static int64_t pair_peak(mt__gpair *g, bool of_site, size_t offset, int64_t current) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
     int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
@@ -251,7 +251,11 @@ static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_
         if (mx - d > excursion) excursion = mx - d;
     }
     if (cur + excursion > pk) pk = cur + excursion;
-    return pk > current ? pk : current;
+    if (current > pk) pk = current;
+    /* what a reader saw stays seen: a peak never goes down between reads,
+     * even when a publication races this sum */
+    peak_raise(&g->peak, pk);
+    return pk;
 }
 
 int64_t mt__pnode_peak(uint32_t pnode, int64_t current) {
@@ -259,7 +263,7 @@ int64_t mt__pnode_peak(uint32_t pnode, int64_t current) {
 }
 
 void mt__site_sum(uint32_t site, mt_stats *out) {
-    const gsite *g = &gsites[site];
+    gsite *g = &gsites[site];
     int64_t alloc = g->r_alloc_bytes, freed = g->r_free_bytes, allocs = g->r_allocs, frees = g->r_frees;
     for (mt__thread *t = threads; t; t = t->next) {
         mt__snode *n = &t->snodes[site];
