@@ -238,7 +238,32 @@ oom:
 }
 
 /* place_block, then count it. */
+/* Counting an allocation the fast path could not: a new pending
+ * category, a publication, a page-edge block, hooks or a large block. */
+static MT_NOINLINE void *alloc_count_slow(mt__thread *t, const mt__site *site, size_t size, void *user) {
+    if (((uintptr_t)user & 4095) < MT_EDGE) mt__edge_add(user);
+    mt__count_alloc(t, site, (int64_t)size);
+    after_alloc(t, user, size, site);
+    return user;
+}
+
+/* The hot path keeps every call but the backend's at its ends, so the
+ * common case needs few saved registers. */
 MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
+    if (MT_LIKELY(alignment <= 16)) {
+        mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
+        if (MT_UNLIKELY(!h)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        mt__header_write(h, size, site->index);
+        void *user = h + 1;
+        if (MT_LIKELY(((uintptr_t)user & 4095) >= MT_EDGE &&
+                      size < atomic_load_explicit(&alloc_watch, memory_order_relaxed) &&
+                      mt__count_alloc_fast(t, site, (int64_t)size)))
+            return user;
+        return alloc_count_slow(t, site, size, user);
+    }
     void *user = place_block(size, alignment, zero, site);
     if (MT_UNLIKELY(!user)) return NULL;
     mt__count_alloc(t, site, (int64_t)size);
@@ -246,15 +271,26 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
     return user;
 }
 
-MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
+static MT_NOINLINE void free_block_slow(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
     size_t size = copy->size & MT_HDR_SIZE_MASK;
     void *raw = mt__block_raw(h);
     const mt__site *site = site_rec(copy->site);
-    if (MT_UNLIKELY(((uintptr_t)ptr & 4095) < MT_EDGE)) mt__edge_remove(ptr);
+    if (((uintptr_t)ptr & 4095) < MT_EDGE) mt__edge_remove(ptr);
     mt__block_mark_freed(h);
     mt__count_free(t, site, (int64_t)size);
-    if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL)) mt__call_hook_free(t, ptr, size, site);
+    if (atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL) mt__call_hook_free(t, ptr, size, site);
     mt__be.free(raw);
+}
+
+MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
+    if (MT_LIKELY(!(copy->size & MT_HDR_ALIGNED) && ((uintptr_t)ptr & 4095) >= MT_EDGE &&
+                  atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
+                  mt__count_free_fast(t, site_rec(copy->site), (int64_t)copy->size))) {
+        mt__block_mark_freed(h);
+        mt__be.free(h);
+        return;
+    }
+    free_block_slow(t, ptr, h, copy);
 }
 
 /* First call on a thread, after its exit destructor, or a size no backend

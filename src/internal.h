@@ -397,6 +397,36 @@ void mt__pend_start(mt__thread *t, const struct mt__site *s);
         }                                                                        \
     } while (0)
 
+/* The common case of counting, inline and with no call: the block's
+ * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
+ * counts everything and returns true, or changes nothing and returns false
+ * (the caller then uses mt__count_alloc / mt__count_free). */
+MT_INLINE bool mt__count_alloc_fast(mt__thread *t, const mt__site *s, int64_t size) {
+    if (MT_UNLIKELY(s->cat != t->pend_cat)) return false;
+    mt__snode *n = &t->snodes[s->index];
+    int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
+    if (MT_UNLIKELY((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES))) return false;
+    mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
+    mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
+    mt__st(&n->p.delta, sd);
+    if (sd > mt__ld(&n->p.maxdelta)) mt__st(&n->p.maxdelta, sd);
+    mt__st(&t->pendp.delta, pd);
+    if (pd > mt__ld(&t->pendp.maxdelta)) mt__st(&t->pendp.maxdelta, pd);
+    return true;
+}
+
+MT_INLINE bool mt__count_free_fast(mt__thread *t, const mt__site *s, int64_t size) {
+    if (MT_UNLIKELY(s->cat != t->pend_cat)) return false;
+    mt__snode *n = &t->snodes[s->index];
+    int64_t sd = mt__ld(&n->p.delta) - size, pd = mt__ld(&t->pendp.delta) - size;
+    if (MT_UNLIKELY((sd < -MT_FLUSH_BYTES) | (pd < -MT_FLUSH_BYTES))) return false;
+    mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
+    mt__st(&n->frees, mt__ld(&n->frees) + 1);
+    mt__st(&n->p.delta, sd);
+    mt__st(&t->pendp.delta, pd);
+    return true;
+}
+
 /* Counts one allocation of size bytes at site s on thread t. */
 MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
     mt__snode *n = &t->snodes[s->index];
