@@ -213,7 +213,7 @@ MT_INLINE void *place_block(size_t size, size_t alignment, int zero, const mt__s
     if (MT_LIKELY(alignment <= 16)) {
         mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
         if (MT_UNLIKELY(!h)) goto oom;
-        mt__header_write(h, size, site->index);
+        mt__header_write(h, mt__size_word(size, site->cat), site->index);
         user = h + 1;
     } else {
         /* A large block may come from its own mapping, which glibc unmaps on
@@ -227,7 +227,7 @@ MT_INLINE void *place_block(size_t size, size_t alignment, int zero, const mt__s
         uintptr_t u = ((uintptr_t)raw + 24 + a - 1) & ~(uintptr_t)(a - 1);
         mt__header *h = (mt__header *)u - 1;
         *(void **)((char *)h - 8) = raw;
-        mt__header_write(h, (uint64_t)size | MT_HDR_ALIGNED, site->index);
+        mt__header_write(h, mt__size_word(size, site->cat) | MT_HDR_ALIGNED, site->index);
         user = (void *)u;
     }
     if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
@@ -256,11 +256,11 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
             errno = ENOMEM;
             return NULL;
         }
-        mt__header_write(h, size, site->index);
+        mt__header_write(h, mt__size_word(size, site->cat), site->index);
         void *user = h + 1;
         if (MT_LIKELY(((uintptr_t)user & 4095) >= MT_EDGE &&
                       size < atomic_load_explicit(&alloc_watch, memory_order_relaxed) &&
-                      mt__count_alloc_fast(t, site, (int64_t)size)))
+                      mt__count_alloc_fast(t, site->index, site->cat, (int64_t)size)))
             return user;
         return alloc_count_slow(t, site, size, user);
     }
@@ -285,7 +285,7 @@ static MT_NOINLINE void free_block_slow(mt__thread *t, void *ptr, mt__header *h,
 MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
     if (MT_LIKELY(!(copy->size & MT_HDR_ALIGNED) && ((uintptr_t)ptr & 4095) >= MT_EDGE &&
                   atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
-                  mt__count_free_fast(t, site_rec(copy->site), (int64_t)copy->size))) {
+                  mt__count_free_fast(t, copy->site, mt__hdr_cat(copy->size), (int64_t)(copy->size & MT_HDR_SIZE_MASK)))) {
         mt__block_mark_freed(h);
         mt__be.free(h);
         return;
@@ -447,7 +447,7 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
             mt__count_free(t, old_site, (int64_t)old_size);
             if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
                 mt__call_hook_free(t, ptr, old_size, old_site);
-            mt__header_write(nh, size, site->index);
+            mt__header_write(nh, mt__size_word(size, site->cat), site->index);
             out = nh + 1;
             if (MT_UNLIKELY(((uintptr_t)out & 4095) < MT_EDGE)) mt__edge_add(out);
             mt__count_alloc(t, site, (int64_t)size);

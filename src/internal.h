@@ -82,13 +82,20 @@
 
 /* 16 bytes in front of every tracked block; keeps 16-byte alignment. */
 typedef struct mt__header {
-    uint64_t size;  /* requested size; bit 63 set: aligned block, raw pointer at (char *)hdr - 8 */
+    uint64_t size;  /* bits 0-46: requested size; 47-62: category index (so a free
+                     * needs no site lookup); 63: aligned block, raw pointer at
+                     * (char *)hdr - 8 */
     uint32_t site;  /* index into the site table */
     uint32_t check; /* mt__header_check(): catches foreign, interior and freed pointers */
 } mt__header;
 
-#define MT_HDR_ALIGNED ((uint64_t)1 << 63)
-#define MT_HDR_SIZE_MASK (MT_HDR_ALIGNED - 1)
+#define MT_HDR_ALIGNED   ((uint64_t)1 << 63)
+#define MT_HDR_CAT_SHIFT 47
+#define MT_HDR_SIZE_MASK (((uint64_t)1 << MT_HDR_CAT_SHIFT) - 1)
+_Static_assert(MT_MAX_CATS <= (1u << 16), "the category index has 16 bits in the header");
+
+MT_INLINE uint64_t mt__size_word(uint64_t size, uint32_t cat) { return size | (uint64_t)cat << MT_HDR_CAT_SHIFT; }
+MT_INLINE uint32_t mt__hdr_cat(uint64_t size_word) { return (uint32_t)(size_word >> MT_HDR_CAT_SHIFT) & 0xFFFFu; }
 
 extern uint64_t mt__secret; /* set once by mt_init from the clock and the address space */
 
@@ -401,9 +408,9 @@ void mt__pend_start(mt__thread *t, const struct mt__site *s);
  * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
  * counts everything and returns true, or changes nothing and returns false
  * (the caller then uses mt__count_alloc / mt__count_free). */
-MT_INLINE bool mt__count_alloc_fast(mt__thread *t, const mt__site *s, int64_t size) {
-    if (MT_UNLIKELY(s->cat != t->pend_cat)) return false;
-    mt__snode *n = &t->snodes[s->index];
+MT_INLINE bool mt__count_alloc_fast(mt__thread *t, uint32_t site, uint32_t cat, int64_t size) {
+    if (MT_UNLIKELY(cat != t->pend_cat)) return false;
+    mt__snode *n = &t->snodes[site];
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
     if (MT_UNLIKELY((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES))) return false;
     mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
@@ -415,9 +422,9 @@ MT_INLINE bool mt__count_alloc_fast(mt__thread *t, const mt__site *s, int64_t si
     return true;
 }
 
-MT_INLINE bool mt__count_free_fast(mt__thread *t, const mt__site *s, int64_t size) {
-    if (MT_UNLIKELY(s->cat != t->pend_cat)) return false;
-    mt__snode *n = &t->snodes[s->index];
+MT_INLINE bool mt__count_free_fast(mt__thread *t, uint32_t site, uint32_t cat, int64_t size) {
+    if (MT_UNLIKELY(cat != t->pend_cat)) return false;
+    mt__snode *n = &t->snodes[site];
     int64_t sd = mt__ld(&n->p.delta) - size, pd = mt__ld(&t->pendp.delta) - size;
     if (MT_UNLIKELY((sd < -MT_FLUSH_BYTES) | (pd < -MT_FLUSH_BYTES))) return false;
     mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
