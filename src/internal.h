@@ -196,8 +196,8 @@ int mt__registry_init(void);
 uint32_t mt__cat_intern(const char *name, size_t len);
 /* Index of an existing category or UINT32_MAX. Never creates. */
 uint32_t mt__cat_find(const char *name, size_t len);
-/* Category text -> (pointer, length) after the rules: NULL or "" -> NULL;
- * longer than MT_MAX_NAME -> cut, with a warning logged once. */
+/* The length a category name counts with: 0 for NULL or "" (no category),
+ * MT_MAX_NAME for a longer one (a warning is logged once). */
 size_t mt__cat_normalize(const char *name);
 /* Interns (category, file, line, pc) as a site. file may be any buffer. */
 uint32_t mt__site_intern(uint32_t cat, const char *file, int line, const void *pc);
@@ -205,8 +205,9 @@ uint32_t mt__site_intern(uint32_t cat, const char *file, int line, const void *p
 const char *mt__file_intern(const char *file);
 /* The same, lock-free when the site already exists. */
 uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const void *pc);
-/* True when [p, p+1) lies in a read-only segment of a loaded module, so its
- * content can never change and the pointer itself can be a cache key. */
+/* True when p lies in a read-only segment of a module loaded when memtally
+ * started, so its text never changes and the pointer itself can be a cache
+ * key. */
 bool mt__is_immutable(const void *p);
 /* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc. */
 const char *mt__site_function(mt__site *s);
@@ -221,7 +222,9 @@ typedef struct mt__records {
 /* A stable copy of rec (size bytes), or NULL when MT_RECORDS_MAX distinct
  * records exist already. */
 const void *mt__records_intern(mt__records *r, const void *rec, size_t size);
-/* Runs `fn` under the registry lock (pthread_atfork uses the same lock). */
+/* The registry lock serialises creating categories, files, sites and
+ * records; readers of the tables never take it. Unlocking logs a table-full
+ * warning found while it was held. */
 void mt__registry_lock(void);
 void mt__registry_unlock(void);
 
@@ -304,7 +307,7 @@ typedef struct mt__thread {
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
-    struct mt__thread *next, *prev;  /* registry list, under the registry lock */
+    struct mt__thread *next, *prev;  /* the thread list, under its lock (counters.c) */
     mt__name_memo names[MT_NAME_MEMO];
     mt__cache_entry cache[MT_CACHE_SIZE];
 } mt__thread;
@@ -319,17 +322,16 @@ void mt__thread_unlock_orphan(void);
 int mt__counters_init(void);
 
 /* Thread record for a call: the fast TLS load, else the slow path (which
- * may hand out the locked orphan record; release it with thread_done). */
-#define MT_THREAD_GET(t, locked, on_fail)               \
-    bool locked = false;                             \
-    mt__thread *t = mt__tls;                         \
-    if (MT_UNLIKELY(!t)) {                           \
-        t = mt__thread_get_slow(&locked);            \
-        if (!t) on_fail;                             \
+ * may hand out the locked orphan record; release it with MT_THREAD_DONE). */
+#define MT_THREAD_GET(t, locked, on_fail)    \
+    bool locked = false;                  \
+    mt__thread *t = mt__tls;              \
+    if (MT_UNLIKELY(!t)) {                \
+        t = mt__thread_get_slow(&locked); \
+        if (!t) on_fail;                  \
     }
 #define MT_THREAD_DONE(locked) \
     if (MT_UNLIKELY(locked)) mt__thread_unlock_orphan()
-
 
 void mt__flush_site(mt__thread *t, uint32_t site);
 void mt__flush_pnode(mt__thread *t, uint32_t pnode);
