@@ -1,8 +1,12 @@
 #!/bin/sh
 # bench/run.sh - builds memtally's benchmarks in Release and prints the table.
 #
-#   bench/run.sh           full run (a few minutes on 2 cores)
+#   bench/run.sh           full run (about 4 minutes on 2 cores)
 #   bench/run.sh --smoke   tiny iteration counts, seconds; checks still apply
+#
+# The benchmark programs link the static library; bench/programs.sh then
+# times whole programs (python3, sqlite3) under `memtally run`, so the
+# preload library and the memtally command are built too.
 #
 # Builds into build-bench/ at the top of the source tree (override with
 # MEMTALLY_BENCH_DIR). The table is also saved to build-bench/bench-results.md.
@@ -24,14 +28,22 @@ done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMEMTALLY_BUILD_BENCH=ON \
-        -DMEMTALLY_BUILD_TESTS=OFF -DMEMTALLY_BUILD_EXAMPLES=OFF -DMEMTALLY_BUILD_PRELOAD=OFF >"$log" 2>&1; then
+# A build directory configured without the preload library (by an older
+# run.sh, or by profile.sh) is switched on; other settings are kept.
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q '^MEMTALLY_BUILD_PRELOAD:BOOL=ON$' "$build/CMakeCache.txt"; then
+    if [ -f "$build/CMakeCache.txt" ]; then
+        set -- -DMEMTALLY_BUILD_PRELOAD=ON
+    else
+        set -- -DCMAKE_BUILD_TYPE=Release -DMEMTALLY_BUILD_BENCH=ON -DMEMTALLY_BUILD_TESTS=OFF \
+            -DMEMTALLY_BUILD_EXAMPLES=OFF -DMEMTALLY_BUILD_PRELOAD=ON
+    fi
+    if ! cmake -S "$root" -B "$build" "$@" >"$log" 2>&1; then
         cat "$log" >&2
         exit 1
     fi
 fi
-if ! cmake --build "$build" -j2 --target bench_pairs bench_rss bench_readers >"$log" 2>&1; then
+if ! cmake --build "$build" -j2 --target bench_pairs bench_rss bench_readers memtally_cli memtally_preload \
+    >"$log" 2>&1; then
     cat "$log" >&2
     exit 1
 fi
@@ -53,12 +65,23 @@ out=$build/bench-results.md
     echo
 } | tee "$out"
 
+# run_saved NAME COMMAND...: runs it, its output also appended to $out; a
+# non-zero exit of the command itself (not of tee) fails the run.
 status=0
-for prog in bench_pairs bench_rss bench_readers; do
-    if ! "$bin/$prog" $smoke | tee -a "$out"; then
-        echo "bench/run.sh: $prog failed" >&2
+rc_file=$build/bench-status
+run_saved() {
+    name=$1; shift
+    { rc=0; "$@" || rc=$?; echo $rc >"$rc_file"; } | tee -a "$out"
+    if [ "$(cat "$rc_file")" != 0 ]; then
+        echo "bench/run.sh: $name failed" >&2
         status=1
     fi
+    rm -f "$rc_file"
+}
+for prog in bench_pairs bench_rss bench_readers; do
+    run_saved "$prog" "$bin/$prog" $smoke
 done
+echo | tee -a "$out"
+run_saved programs.sh env MEMTALLY="$build/tools/memtally" "$root/bench/programs.sh" $smoke
 echo "(saved to $out)"
 exit $status
