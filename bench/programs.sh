@@ -38,7 +38,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 memtally=${MEMTALLY:-${MEMTALLY_BENCH_DIR:-$root/build-bench}/tools/memtally}
 smoke=""
-rounds=5
+rounds=7
 while [ $# -gt 0 ]; do
     case $1 in
     --smoke) smoke=1 ;;

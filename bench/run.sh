@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/run.sh - builds memtally's benchmarks in Release and prints the table.
 #
-#   bench/run.sh           full run (about 4 minutes on 2 cores)
+#   bench/run.sh           full run (about 5 minutes on 2 cores)
 #   bench/run.sh --smoke   tiny iteration counts, seconds; checks still apply
 #
 # The benchmark programs link the static library; bench/programs.sh then
