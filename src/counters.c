@@ -41,8 +41,11 @@ static gsite *gsites;                 /* [MT_MAX_SITES] */
 static mt__gpair *gpnodes;            /* [MT_MAX_PNODES] */
 static mt__thread *threads;           /* list, under threads_lock */
 /* Readers and publishers of counts read the list (shared); threads that
- * start or exit change it (exclusive). */
-static pthread_rwlock_t threads_lock = PTHREAD_RWLOCK_INITIALIZER;
+ * start or exit change it (exclusive). Writers go first: readers polling
+ * back to back must not keep a thread from starting. Nobody takes it shared
+ * twice on one thread, so writer preference cannot deadlock. */
+#define THREADS_LOCK_INIT PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+static pthread_rwlock_t threads_lock = THREADS_LOCK_INIT;
 static mt__thread *orphan;            /* shared by threads past their exit destructor */
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t exit_key;
@@ -299,7 +302,7 @@ static void fork_parent(void) {
 /* In the child the forking thread has a new id, which glibc's rwlock
  * checks on unlock: start the lock afresh instead (nothing else runs). */
 static void fork_child(void) {
-    pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
+    pthread_rwlock_t fresh = THREADS_LOCK_INIT;
     memcpy(&threads_lock, &fresh, sizeof fresh);
     mt__registry_unlock();
     pthread_mutex_unlock(&orphan_lock);
