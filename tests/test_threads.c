@@ -10,9 +10,12 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define F __FILE__
@@ -776,6 +779,285 @@ static void peak_counts_idle_owner(void **state) {
     mt_free(mine);
 }
 
+/* ---- peaks when threads take turns -------------------------------------
+ * Two parked workers run one step each at the main thread's command, so no
+ * two threads ever count at the same moment: the README promises every
+ * peak exact here ("threads taking turns, others idle or exited"). */
+
+typedef struct turn_worker {
+    pthread_t thread;
+    sem_t go, done;
+    void (*step)(void *);
+    void *arg;
+    bool quit;
+} turn_worker;
+
+static void *turn_worker_main(void *arg) {
+    turn_worker *w = arg;
+    for (;;) {
+        sem_wait(&w->go);
+        if (w->quit) return NULL;
+        w->step(w->arg);
+        sem_post(&w->done);
+    }
+}
+
+static void turn_start(turn_worker *w) {
+    memset(w, 0, sizeof *w);
+    sem_init(&w->go, 0, 0);
+    sem_init(&w->done, 0, 0);
+    assert_int_equal(pthread_create(&w->thread, NULL, turn_worker_main, w), 0);
+}
+
+static void turn_run(turn_worker *w, void (*step)(void *), void *arg) {
+    w->step = step;
+    w->arg = arg;
+    sem_post(&w->go);
+    sem_wait(&w->done);
+}
+
+static void turn_stop(turn_worker *w) {
+    w->quit = true;
+    sem_post(&w->go);
+    pthread_join(w->thread, NULL);
+    sem_destroy(&w->go);
+    sem_destroy(&w->done);
+}
+
+typedef struct turn_op {
+    void **slot;
+    size_t size;
+    const char *category;
+    int line;
+} turn_op;
+
+static void turn_alloc(void *arg) {
+    turn_op *o = arg;
+    *o->slot = mt_alloc(o->size, o->category, F, o->line);
+    TCHECK(*o->slot != NULL);
+}
+
+static void turn_free(void *arg) {
+    turn_op *o = arg;
+    mt_free(*o->slot);
+    *o->slot = NULL;
+}
+
+/* The three peaks of a category's one site, read while the workers are
+ * parked; asserted after they are stopped, so a failure leaves no thread
+ * behind. */
+typedef struct peaks3 {
+    uint64_t site, self, total;
+} peaks3;
+
+static peaks3 read_peaks(const char *category, int line) {
+    peaks3 p;
+    mt_stats s;
+    memset(&s, 0, sizeof s);
+    TCHECK(tu_site_stats(F, line, category, &s) == 1);
+    p.site = s.peak;
+    p.self = tu_cat_self(category).peak;
+    p.total = tu_cat_total(category).peak;
+    return p;
+}
+
+static void assert_peaks3(peaks3 p, uint64_t want) {
+    assert_int_equal(p.site, want);
+    assert_int_equal(p.self, want);
+    assert_int_equal(p.total, want);
+}
+
+#define TURN_ALLOC(w, slotp, n, cat, line) turn_run((w), turn_alloc, &(turn_op){(slotp), (n), (cat), (line)})
+#define TURN_FREE(w, slotp) turn_run((w), turn_free, &(turn_op){(slotp), 0, NULL, 0})
+
+/* flush_pair raises the peak to "global before my add + what the others
+ * hold unpublished NOW + my highest change": the others' present holding
+ * is not what they held when this thread was at its highest.
+ * B 40000 (published) | A +30000 = 70000 | A -30000 | B +30000 = 70000 |
+ * A frees B's 40000 (A publishes at -40000): 70000 + 30000 was reported. */
+static void peak_turns_publisher_adds_others_now(void **state) {
+    (void)state;
+    const char *cat = "Threads::TurnsPublish";
+    turn_worker a, b;
+    turn_start(&a);
+    turn_start(&b);
+    void *p40 = NULL, *pa = NULL, *pb = NULL;
+    TURN_ALLOC(&b, &p40, 40000, cat, 7101);
+    TURN_ALLOC(&a, &pa, 30000, cat, 7101);
+    TURN_FREE(&a, &pa);
+    TURN_ALLOC(&b, &pb, 30000, cat, 7101);
+    TURN_FREE(&a, &p40);
+    peaks3 idle = read_peaks(cat, 7101);
+    TURN_FREE(&b, &pb);
+    turn_stop(&a);
+    turn_stop(&b);
+    peaks3 exited = read_peaks(cat, 7101);
+    assert_peaks3(idle, 70000);
+    assert_peaks3(exited, 70000);
+}
+
+/* pair_peak adds the largest excursion of any thread to the sum now, and
+ * since 6f80b99 stores it: A went to 30000 and back to 0 while B held 0,
+ * then B took 20000; 50000 was reported (and kept). */
+static void peak_turns_reader_adds_old_excursion(void **state) {
+    (void)state;
+    const char *cat = "Threads::TurnsReader";
+    turn_worker a, b;
+    turn_start(&a);
+    turn_start(&b);
+    void *pa = NULL, *pb = NULL;
+    TURN_ALLOC(&a, &pa, 30000, cat, 7102);
+    TURN_FREE(&a, &pa);
+    TURN_ALLOC(&b, &pb, 20000, cat, 7102);
+    peaks3 idle = read_peaks(cat, 7102);
+    TURN_FREE(&b, &pb);
+    turn_stop(&a);
+    turn_stop(&b);
+    peaks3 exited = read_peaks(cat, 7102);
+    assert_peaks3(idle, 30000);
+    assert_peaks3(exited, 30000);
+}
+
+/* The other way: B held 10000 while A went up 20000 (30000 live), then B
+ * gave its 10000 back before A published or anyone read: neither A's
+ * publication (B holds 0 now) nor a reader (largest excursion 20000 over
+ * 0 live) finds 30000; 20000 was reported. */
+static void peak_turns_other_thread_shrank(void **state) {
+    (void)state;
+    const char *cat = "Threads::TurnsShrank";
+    turn_worker a, b;
+    turn_start(&a);
+    turn_start(&b);
+    void *pa = NULL, *pb = NULL;
+    TURN_ALLOC(&b, &pb, 10000, cat, 7103);
+    TURN_ALLOC(&a, &pa, 20000, cat, 7103);
+    TURN_FREE(&b, &pb);
+    TURN_FREE(&a, &pa);
+    turn_stop(&a);
+    turn_stop(&b);
+    assert_peaks3(read_peaks(cat, 7103), 30000);
+}
+
+/* ---- a reader polling while two threads hand blocks over ---------------
+ * A producer hands 1000-byte blocks to a consumer through a 4-slot ring, so
+ * at most 5000 bytes are ever live; the README bounds the peak error with
+ * 2 threads allocating at once by 1 x 64 KiB. The main thread polls the
+ * statistics meanwhile. Readers sum the threads' slots without a
+ * consistent cut (a publication between loading the global sum and a
+ * thread's delta loses a negative delta; a thread's frees read before
+ * another's allocations overstate `current`) and then store what they
+ * computed as the peak (6f80b99), so the overstatement stays. */
+#define HANDOFF_RING 4
+static _Atomic(void *) handoff_ring[HANDOFF_RING];
+static atomic_int handoff_stop;
+
+static void *handoff_producer(void *arg) {
+    (void)arg;
+    for (unsigned i = 0; !atomic_load(&handoff_stop); i++) {
+        void *p = mt_alloc(1000, "Threads::Handoff", F, 7104);
+        TCHECK(p != NULL);
+        void *expected = NULL;
+        while (!atomic_compare_exchange_weak(&handoff_ring[i % HANDOFF_RING], &expected, p)) {
+            expected = NULL;
+            if (atomic_load(&handoff_stop)) {
+                mt_free(p);
+                return NULL;
+            }
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+static void *handoff_consumer(void *arg) {
+    (void)arg;
+    for (unsigned i = 0; !atomic_load(&handoff_stop);) {
+        void *p = atomic_exchange(&handoff_ring[i % HANDOFF_RING], NULL);
+        if (p) {
+            mt_free(p);
+            i++;
+        } else {
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void peak_bounded_while_reader_polls(void **state) {
+    (void)state;
+    atomic_store(&handoff_stop, 0);
+    mt_free(mt_alloc(1000, "Threads::Handoff", F, 7104)); /* the category exists before the first read */
+    pthread_t prod, cons;
+    assert_int_equal(pthread_create(&prod, NULL, handoff_producer, NULL), 0);
+    assert_int_equal(pthread_create(&cons, NULL, handoff_consumer, NULL), 0);
+    double end = mono_seconds() + 3.0;
+    int missing = 0;
+    while (mono_seconds() < end) {
+        mt_stats s = mt_global_stats();
+        missing += mt_category_stats("Threads::Handoff", 0, &s) != 0;
+    }
+    atomic_store(&handoff_stop, 1);
+    pthread_join(prod, NULL);
+    pthread_join(cons, NULL);
+    for (int i = 0; i < HANDOFF_RING; i++) mt_free(atomic_exchange(&handoff_ring[i], NULL));
+    mt_stats self = tu_cat_self("Threads::Handoff");
+    assert_int_equal(missing, 0);
+    assert_int_equal(self.current, 0);
+    assert_true(self.alloc_count > 1000);
+    assert_in_range(self.peak, 1000, 5000 + 65536);
+}
+
+/* ---- a thread can start while others read statistics -------------------
+ * Four threads reading statistics back to back hold threads_lock shared at
+ * every moment; with a reader-preferring lock (before fa5c766) a new
+ * thread's first allocation (thread_new) and its exit (thread_exit), which
+ * take it exclusive, never got it: the program could not start a thread.
+ * (8 threads publishing on every 40 KiB allocation stalled thread starts
+ * for seconds the same way.) */
+static atomic_int starve_stop;
+static sem_t starve_done;
+
+static void *starve_reader(void *arg) {
+    (void)arg;
+    mt_free(mt_alloc(10, "Threads::Starve", F, 7105));
+    while (!atomic_load(&starve_stop)) (void)mt_global_stats();
+    return NULL;
+}
+
+static void *starve_newcomer(void *arg) {
+    (void)arg;
+    mt_free(mt_alloc(10, "Threads::Starve", F, 7106));
+    sem_post(&starve_done);
+    return NULL;
+}
+
+static void thread_start_not_starved_by_readers(void **state) {
+    (void)state;
+    atomic_store(&starve_stop, 0);
+    sem_init(&starve_done, 0, 0);
+    pthread_t readers[4], newcomer;
+    for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&readers[i], NULL, starve_reader, NULL), 0);
+    usleep(50000);
+    assert_int_equal(pthread_create(&newcomer, NULL, starve_newcomer, NULL), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    int rc;
+    while ((rc = sem_timedwait(&starve_done, &deadline)) != 0 && errno == EINTR) {
+    }
+    atomic_store(&starve_stop, 1);
+    for (int i = 0; i < 4; i++) pthread_join(readers[i], NULL);
+    pthread_join(newcomer, NULL);
+    sem_destroy(&starve_done);
+    assert_int_equal(rc, 0); /* the new thread allocated within 5 s */
+}
+
 int main(void) {
     init_names();
     for (int i = 0; i < NTHREADS; i++) pthread_mutex_init(&g_inbox[i].mu, NULL);
@@ -790,6 +1072,11 @@ int main(void) {
         cmocka_unit_test(peak_kept_when_freer_exits),
         cmocka_unit_test(peak_kept_when_freer_publishes),
         cmocka_unit_test(peak_counts_idle_owner),
+        cmocka_unit_test(peak_turns_publisher_adds_others_now),
+        cmocka_unit_test(peak_turns_reader_adds_old_excursion),
+        cmocka_unit_test(peak_turns_other_thread_shrank),
+        cmocka_unit_test(peak_bounded_while_reader_polls),
+        cmocka_unit_test(thread_start_not_starved_by_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
