@@ -290,8 +290,34 @@ static void leak_check_after_program_atexit(void **state) {
     tu_child_free(&c);
 }
 
+/* The same with a destructor of the program's own: it runs in _dl_fini,
+ * where memtally's at-exit destructor (lifecycle.c) also runs. Linked
+ * statically, memtally's object comes after the program's on the link
+ * line, its .fini_array entry later, and .fini_array runs last entry
+ * first: the leak check ran before the program's destructor and reported
+ * the block it frees (the shared library runs after it, as a dependency). */
+static void *g_dtor_block;
+__attribute__((destructor)) static void dtor_cleanup(void) {
+    if (g_dtor_block) mt_free(g_dtor_block);
+}
+
+static void leak_check_after_program_destructor(void **state) {
+    (void)state;
+    const char *argv[] = {"/proc/self/exe", "--dtor-child", NULL};
+    const char *env[] = {"MEMTALLY_LEAK_CHECK=1", NULL};
+    tu_child c;
+    assert_int_equal(tu_run(argv, env, &c), 0);
+    assert_int_equal(c.status, 0);
+    if (strstr(c.err, "Env::FreedByDestructor")) fail_msg("reported as a leak:\n%s", c.err);
+    tu_child_free(&c);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--atexit-child") == 0) return atexit_child_main();
+    if (argc > 1 && strcmp(argv[1], "--dtor-child") == 0) {
+        g_dtor_block = mt_alloc(1000, "Env::FreedByDestructor", __FILE__, __LINE__);
+        return g_dtor_block ? 0 : 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leak_check_on_stderr),
         cmocka_unit_test(no_leak_check_without_variable),
@@ -303,6 +329,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(shutdown_runs_actions_once),
         cmocka_unit_test(unwritable_report_path),
         cmocka_unit_test(leak_check_after_program_atexit),
+        cmocka_unit_test(leak_check_after_program_destructor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
