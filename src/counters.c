@@ -14,11 +14,14 @@
  *
  * Peaks: a thread keeps the highest net it reached since it last published
  * ("flushed") its net change into the global slot with one atomic add. It
- * publishes when its unpublished change passes MT_FLUSH_BYTES, and on exit.
- * The publisher knows the global value just before its add, so when one
- * thread does all the work the peak is exact; with N threads working at
- * once the peak is off by at most the other threads' unpublished change,
- * (N - 1) * MT_FLUSH_BYTES.
+ * publishes when its unpublished change passes MT_FLUSH_BYTES, and on exit,
+ * raising the peak to the global value before its add, plus what the other
+ * threads hold unpublished now, plus its own highest change. When one
+ * thread does all the allocating and freeing, every peak is exact. With N
+ * threads doing so, the others' holdings may have changed since this
+ * thread's highest moment: a peak can be off by at most N x 128 KiB (each
+ * thread's unpublished change per slot stays within 2 x MT_FLUSH_BYTES, a
+ * slot's own plus its category chain's pending pair, either way).
  */
 #include <pthread.h>
 #include <string.h>
@@ -242,8 +245,10 @@ void mt__thread_unlock_orphan(void) {
 
 /* The peak is the published peak or, for each thread, the value now plus
  * how far that thread has been above its present delta since it last
- * published; never below `current`. The stored peak is raised to it. */
-static int64_t pair_peak(mt__gpair *g, bool of_site, size_t offset, int64_t current) {
+ * published; never below `current`. Not stored: with threads counting
+ * while we sum, the figure can be off (within the bound in the comment at
+ * the top), and a stored error would stay. */
+static int64_t pair_peak(const mt__gpair *g, bool of_site, size_t offset, int64_t current) {
     int64_t cur = atomic_load_explicit(&g->net, memory_order_relaxed);
     int64_t pk = atomic_load_explicit(&g->peak, memory_order_relaxed);
     int64_t excursion = 0;
@@ -254,11 +259,7 @@ static int64_t pair_peak(mt__gpair *g, bool of_site, size_t offset, int64_t curr
         if (mx - d > excursion) excursion = mx - d;
     }
     if (cur + excursion > pk) pk = cur + excursion;
-    if (current > pk) pk = current;
-    /* what a reader saw stays seen: a peak never goes down between reads,
-     * even when a publication races this sum */
-    peak_raise(&g->peak, pk);
-    return pk;
+    return pk > current ? pk : current;
 }
 
 int64_t mt__pnode_peak(uint32_t pnode, int64_t current) {
@@ -266,7 +267,7 @@ int64_t mt__pnode_peak(uint32_t pnode, int64_t current) {
 }
 
 void mt__site_sum(uint32_t site, mt_stats *out) {
-    gsite *g = &gsites[site];
+    const gsite *g = &gsites[site];
     int64_t alloc = g->r_alloc_bytes, freed = g->r_free_bytes, allocs = g->r_allocs, frees = g->r_frees;
     for (mt__thread *t = threads; t; t = t->next) {
         mt__snode *n = &t->snodes[site];

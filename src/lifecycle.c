@@ -25,9 +25,11 @@ const char *mt_version(void) { return "0.1.0"; }
 /* The at-exit actions run from a destructor: _dl_fini runs it (and, in a
  * static program, exit's own list) after every atexit handler the program
  * registered, so blocks those handlers free are not reported as leaks, as
- * valgrind's "in use at exit" would not report them. The preload library
+ * valgrind's "in use at exit" would not report them. Priority 101 makes it
+ * the last destructor of a statically linked program too, after the
+ * program's own. The preload library
  * runs the actions itself, after __libc_freeres. */
-__attribute__((destructor)) static void at_exit_destructor(void) {
+__attribute__((destructor(101))) static void at_exit_destructor(void) {
     if (!mt__preload_mode) mt__atexit_actions();
 }
 
