@@ -539,6 +539,9 @@ size_t mt__utf8_len(const unsigned char *s);
 const char *mt__text_escape(const char *s, char *buf, size_t cap);
 /* "file:line", the function, or "(unknown site)", in buf. */
 const char *mt__site_label(const mt__site_view *s, char *buf, size_t cap);
+/* Sites of a view by current bytes (largest first), then bytes ever
+ * allocated, then first appearance: a comparison for mt__sort_u32. */
+int mt__site_order(uint32_t x, uint32_t y, void *view);
 
 /* Human units: "0 B", "512 B", "1.50 KiB", "3.00 MiB"... buf >= 32 bytes. */
 const char *mt__human_bytes(uint64_t bytes, char *buf, size_t cap);

@@ -60,14 +60,6 @@ static int cmp_cat(uint32_t x, uint32_t y, void *ctx) {
     return strcmp(a->name, b->name);
 }
 
-static int cmp_site(uint32_t x, uint32_t y, void *ctx) {
-    const mt__view *v = ctx;
-    const mt_stats *a = &v->sites[x].stats, *b = &v->sites[y].stats;
-    if (a->current != b->current) return a->current > b->current ? -1 : 1;
-    if (a->total_allocated != b->total_allocated) return a->total_allocated > b->total_allocated ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
 /* Indices of the live entries, largest first; in view order when there is
  * no memory for the index array (then *n counts them and *order is NULL). */
 static uint32_t *live_order(const mt__view *v, bool sites, size_t *n, size_t *bytes) {
@@ -80,7 +72,7 @@ static uint32_t *live_order(const mt__view *v, bool sites, size_t *n, size_t *by
     size_t k = 0;
     for (size_t i = 0; i < total; i++)
         if (is_live(sites ? &v->sites[i].stats : &v->cats[i].self)) order[k++] = (uint32_t)i;
-    mt__sort_u32(order, *n, sites ? cmp_site : cmp_cat, (void *)v);
+    mt__sort_u32(order, *n, sites ? mt__site_order : cmp_cat, (void *)v);
     return order;
 }
 

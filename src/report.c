@@ -246,3 +246,13 @@ done:
     if (rc != 0) errno = e;
     return rc;
 }
+
+/* Sites of a view by current bytes (largest first), then bytes ever
+ * allocated, then the order in which they appeared: for mt__sort_u32. */
+int mt__site_order(uint32_t x, uint32_t y, void *view) {
+    const mt__view *v = view;
+    const mt_stats *a = &v->sites[x].stats, *b = &v->sites[y].stats;
+    if (a->current != b->current) return a->current > b->current ? -1 : 1;
+    if (a->total_allocated != b->total_allocated) return a->total_allocated > b->total_allocated ? -1 : 1;
+    return x < y ? -1 : x > y;
+}

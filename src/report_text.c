@@ -150,16 +150,6 @@ static void print_cat(FILE *out, const tree *t, uint32_t i, int depth) {
 
 /* ---- sites -------------------------------------------------------------- */
 
-/* Current bytes (largest first), then bytes ever allocated, then the order
- * in which the sites appeared. */
-static int cmp_site(uint32_t x, uint32_t y, void *ctx) {
-    const mt__view *v = ctx;
-    const mt_stats *a = &v->sites[x].stats, *b = &v->sites[y].stats;
-    if (a->current != b->current) return a->current > b->current ? -1 : 1;
-    if (a->total_allocated != b->total_allocated) return a->total_allocated > b->total_allocated ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
 static int print_sites(FILE *out, const mt__view *v) {
     size_t used = 0;
     for (size_t i = 0; i < v->nsites; i++) used += v->sites[i].stats.alloc_count > 0;
@@ -173,7 +163,7 @@ static int print_sites(FILE *out, const mt__view *v) {
     size_t k = 0;
     for (size_t i = 0; i < v->nsites; i++)
         if (v->sites[i].stats.alloc_count > 0) order[k++] = (uint32_t)i;
-    mt__sort_u32(order, used, cmp_site, (void *)v);
+    mt__sort_u32(order, used, mt__site_order, (void *)v);
     size_t shown = used < TOP_SITES ? used : TOP_SITES;
     fprintf(out, "Top sites by current bytes (%zu of %zu)\n", shown, used);
     fprintf(out, "%11s %11s %9s %9s  %s\n", "current", "peak", "allocs", "blocks", "site [category]");
