@@ -164,14 +164,15 @@ static void check_default_report(json_object *root) {
     assert_int_equal(tex_bytes, 2000);
 }
 
-static void json_report_at_exit(void **state) {
-    (void)state;
-    char *path = path_in_dir("report.json");
+/* Runs the child in `mode` with MEMTALLY_REPORT=<dir>/<name> and checks
+ * the JSON report it leaves behind. */
+static void check_json_report_from_child(const char *mode, const char *name) {
+    char *path = path_in_dir(name);
     char var[300];
     snprintf(var, sizeof var, "MEMTALLY_REPORT=%s", path);
     const char *env[] = {var, NULL};
     tu_child c;
-    run_child("", env, &c);
+    run_child(mode, env, &c);
     tu_child_free(&c);
     json_object *root = load_json(path);
     check_default_report(root);
@@ -179,18 +180,14 @@ static void json_report_at_exit(void **state) {
     unlink(path);
 }
 
+static void json_report_at_exit(void **state) {
+    (void)state;
+    check_json_report_from_child("", "report.json");
+}
+
 static void json_report_after_exit_call(void **state) {
     (void)state;
-    char *path = path_in_dir("exit.json");
-    char var[300];
-    snprintf(var, sizeof var, "MEMTALLY_REPORT=%s", path);
-    const char *env[] = {var, NULL};
-    tu_child c;
-    run_child("exit", env, &c);
-    tu_child_free(&c);
-    json_object *root = load_json(path);
-    check_default_report(root);
-    json_object_put(root);
+    check_json_report_from_child("exit", "exit.json");
 }
 
 static void text_report_at_exit(void **state) {
