@@ -32,9 +32,11 @@ void mt__backend_set(const mt__backend *b) { mt__be = b ? *b : default_backend; 
 
 _Atomic(const mt_hooks *) mt__hooks;
 uint64_t mt__large_threshold = UINT64_MAX;
-/* One compare on the hot path covers both hooks and large-allocation
- * logging: 0 while hooks are set, else the large threshold. */
-static _Atomic uint64_t alloc_watch = UINT64_MAX;
+/* One compare, before anything else, sends an allocation off the hot path
+ * for hooks (0 while hooks are set), large-allocation logging (the
+ * threshold) and sizes no block can have (MT_MAX_SIZE + 1). */
+#define WATCH_NONE (MT_MAX_SIZE + 1)
+static _Atomic uint64_t alloc_watch = WATCH_NONE;
 
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -42,6 +44,7 @@ static void watch_set(const mt_hooks *hooks, bool set_hooks) {
     pthread_mutex_lock(&watch_lock);
     if (set_hooks) atomic_store_explicit(&mt__hooks, hooks, memory_order_release);
     uint64_t w = atomic_load_explicit(&mt__hooks, memory_order_acquire) ? 0 : mt__large_threshold;
+    if (w > WATCH_NONE) w = WATCH_NONE;
     atomic_store_explicit(&alloc_watch, w, memory_order_relaxed);
     pthread_mutex_unlock(&watch_lock);
 }
@@ -52,11 +55,11 @@ void mt__watch_update(void) { watch_set(NULL, false); }
 
 #define CACHE_BITS (__builtin_ctz(MT_CACHE_SIZE))
 
-/* The file pointer is mixed by its own multiply so that steps in file and
- * steps in line cannot cancel; the top bits of the last product index. */
+/* One multiply (Fibonacci hashing): the line (or pc) goes to the high
+ * word, the file pointer is scaled so that it and the category pointer do
+ * not cancel for neighbouring strings; the top bits of the product index. */
 MT_INLINE uint32_t cache_slot(uintptr_t catkey, const char *file, uintptr_t where) {
-    uint64_t x = ((uint64_t)catkey ^ ((uint64_t)where << 32) ^ ((uint64_t)(uintptr_t)file * 0xbf58476d1ce4e5b9ull)) *
-                 0x9E3779B97F4A7C15ull;
+    uint64_t x = ((uint64_t)catkey + (uint64_t)(uintptr_t)file * 8 + ((uint64_t)where << 32)) * 0x9E3779B97F4A7C15ull;
     return (uint32_t)(x >> (64 - CACHE_BITS));
 }
 
@@ -90,11 +93,20 @@ static uint32_t name_lookup(mt__thread *t, const char *cat) {
     return idx;
 }
 
+/* The slot of a site in this thread, with the hot path's copy of the
+ * site's index and header bits. */
+static mt__snode *node_fill(mt__thread *t, const mt__site *site) {
+    mt__snode *n = &t->snodes[site->index];
+    n->catbits = mt__size_word(0, site->cat);
+    n->site = site->index;
+    return n;
+}
+
 /* The miss path: resolve the category by content, intern the file name
  * when its buffer may change, then find or create the site and cache it
  * under a key that stays valid. */
-static MT_NOINLINE MT_COLD const mt__site *site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
-                                              uintptr_t where, bool is_pc) {
+static MT_NOINLINE MT_COLD mt__snode *site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
+                                                uintptr_t where, bool is_pc) {
     uintptr_t catkey;
     if (cat && *cat) {
         if (on_my_stack(cat) || !mt__is_immutable(cat)) {
@@ -113,38 +125,42 @@ static MT_NOINLINE MT_COLD const mt__site *site_miss(mt__thread *t, const char *
      * program shares an address with that text or with memtally's copies. */
     const char *fkey = file;
     mt__cache_entry *e = &t->cache[cache_slot(catkey, fkey, where)];
-    if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
+    if (e->catkey == catkey && e->file == fkey && e->where == where) return e->node;
     if (file && (on_my_stack(file) || !mt__is_immutable(file))) {
         fkey = mt__file_intern(file);
         e = &t->cache[cache_slot(catkey, fkey, where)];
-        if (e->catkey == catkey && e->file == fkey && e->where == where) return e->site;
+        if (e->catkey == catkey && e->file == fkey && e->where == where) return e->node;
     }
     uint32_t index = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
-    const mt__site *site = atomic_load_explicit(&mt__sites[index], memory_order_acquire);
+    mt__snode *n = node_fill(t, atomic_load_explicit(&mt__sites[index], memory_order_acquire));
     e->catkey = catkey;
     e->file = fkey;
     e->where = where;
-    e->site = site;
-    return site;
+    e->node = n;
+    return n;
+}
+
+MT_INLINE mt__snode *node_of(mt__thread *t, const char *cat, const char *file, uintptr_t where, bool is_pc) {
+    uintptr_t catkey = cat ? (uintptr_t)cat : t->scope_key;
+    const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
+    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->node;
+    return site_miss(t, cat, UINT32_MAX, file, where, is_pc);
+}
+
+MT_INLINE const mt__site *site_rec(uint32_t site) {
+    return atomic_load_explicit(&mt__sites[site], memory_order_acquire);
 }
 
 MT_INLINE const mt__site *site_of(mt__thread *t, const char *cat, const char *file, uintptr_t where, bool is_pc) {
-    uintptr_t catkey = cat ? (uintptr_t)cat : t->scope_key;
-    const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
-    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
-    return site_miss(t, cat, UINT32_MAX, file, where, is_pc);
+    return site_rec(node_of(t, cat, file, where, is_pc)->site);
 }
 
 /* The site for a category given by index (realloc keeping its category). */
 MT_INLINE const mt__site *site_of_index(mt__thread *t, uint32_t cat_index, const char *file, uintptr_t where, bool is_pc) {
     uintptr_t catkey = (uintptr_t)cat_index << 1 | 1;
     const mt__cache_entry *e = &t->cache[cache_slot(catkey, file, where)];
-    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return e->site;
-    return site_miss(t, NULL, cat_index, file, where, is_pc);
-}
-
-MT_INLINE const mt__site *site_rec(uint32_t site) {
-    return atomic_load_explicit(&mt__sites[site], memory_order_acquire);
+    if (MT_LIKELY(e->catkey == catkey && e->file == file && e->where == where)) return site_rec(e->node->site);
+    return site_rec(site_miss(t, NULL, cat_index, file, where, is_pc)->site);
 }
 
 /* ---- hooks and large allocations (out of line) ------------------------ */
@@ -237,33 +253,9 @@ oom:
     return NULL;
 }
 
-/* place_block, then count it. */
-/* Counting an allocation the fast path could not: a new pending
- * category, a publication, a page-edge block, hooks or a large block. */
-static MT_NOINLINE void *alloc_count_slow(mt__thread *t, const mt__site *site, size_t size, void *user) {
-    if (((uintptr_t)user & 4095) < MT_EDGE) mt__edge_add(user);
-    mt__count_alloc(t, site, (int64_t)size);
-    after_alloc(t, user, size, site);
-    return user;
-}
-
-/* The hot path keeps every call but the backend's at its ends, so the
- * common case needs few saved registers. */
-MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
-    if (MT_LIKELY(alignment <= 16)) {
-        mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
-        if (MT_UNLIKELY(!h)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        mt__header_write(h, mt__size_word(size, site->cat), site->index);
-        void *user = h + 1;
-        if (MT_LIKELY(((uintptr_t)user & 4095) >= MT_EDGE &&
-                      size < atomic_load_explicit(&alloc_watch, memory_order_relaxed) &&
-                      mt__count_alloc_fast(t, site->index, site->cat, (int64_t)size)))
-            return user;
-        return alloc_count_slow(t, site, size, user);
-    }
+/* The general path: place the block, count it slot by slot, then hooks
+ * and large-allocation logging. NULL with errno set on failure. */
+static void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
     void *user = place_block(size, alignment, zero, site);
     if (MT_UNLIKELY(!user)) return NULL;
     mt__count_alloc(t, site, (int64_t)size);
@@ -271,6 +263,30 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
     return user;
 }
 
+/* Counting a block the fast path placed but could not count: a category
+ * other than the pending one, a publication due, or a page-edge block. */
+static MT_NOINLINE void *alloc_count_slow(mt__thread *t, mt__snode *n, size_t size, void *user) {
+    if (((uintptr_t)user & 4095) < MT_EDGE) mt__edge_add(user);
+    mt__count_alloc(t, site_rec(n->site), (int64_t)size);
+    return user;
+}
+
+/* The hot path: no hooks, no large-allocation logging, alignment 16. It
+ * keeps every call but the backend's at its ends, so the common case
+ * needs few saved registers. */
+MT_INLINE void *alloc_fast(mt__thread *t, mt__snode *n, size_t size, int zero) {
+    mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
+    if (MT_UNLIKELY(!h)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    mt__header_write(h, size | n->catbits, n->site);
+    void *user = h + 1;
+    if (MT_LIKELY(((uintptr_t)user & 4095) >= MT_EDGE && mt__count_alloc_fast(t, n, (int64_t)size))) return user;
+    return alloc_count_slow(t, n, size, user);
+}
+
+/* Everything after a block's header was read and checked. */
 static MT_NOINLINE void free_block_slow(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
     size_t size = copy->size & MT_HDR_SIZE_MASK;
     void *raw = mt__block_raw(h);
@@ -282,21 +298,11 @@ static MT_NOINLINE void free_block_slow(mt__thread *t, void *ptr, mt__header *h,
     mt__be.free(raw);
 }
 
-MT_INLINE void free_block(mt__thread *t, void *ptr, mt__header *h, const mt__header *copy) {
-    if (MT_LIKELY(!(copy->size & MT_HDR_ALIGNED) && ((uintptr_t)ptr & 4095) >= MT_EDGE &&
-                  atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
-                  mt__count_free_fast(t, copy->site, mt__hdr_cat(copy->size), (int64_t)(copy->size & MT_HDR_SIZE_MASK)))) {
-        mt__block_mark_freed(h);
-        mt__be.free(h);
-        return;
-    }
-    free_block_slow(t, ptr, h, copy);
-}
-
-/* First call on a thread, after its exit destructor, or a size no backend
- * can serve. */
-static MT_NOINLINE MT_COLD void *alloc_slow(size_t size, size_t alignment, int zero, const char *cat, const char *file,
-                                            uintptr_t where, bool is_pc) {
+/* Anything but the hot path: the first call on a thread or after its exit
+ * destructor, hooks, large-allocation logging, an alignment above 16, or
+ * a size no backend can serve. */
+static MT_NOINLINE void *alloc_slow(size_t size, size_t alignment, int zero, const char *cat, const char *file,
+                                    uintptr_t where, bool is_pc) {
     if (size > MT_MAX_SIZE || alignment > MT_MAX_SIZE) {
         errno = ENOMEM;
         return NULL;
@@ -309,8 +315,8 @@ static MT_NOINLINE MT_COLD void *alloc_slow(size_t size, size_t alignment, int z
 
 MT_INLINE void *alloc_any(size_t size, size_t alignment, int zero, const char *cat, const char *file, uintptr_t where, bool is_pc) {
     mt__thread *t = mt__tls;
-    if (MT_LIKELY(t != NULL && size <= MT_MAX_SIZE && alignment <= MT_MAX_SIZE))
-        return alloc_block(t, size, alignment, zero, site_of(t, cat, file, where, is_pc));
+    if (MT_LIKELY(t != NULL && size < atomic_load_explicit(&alloc_watch, memory_order_relaxed) && alignment <= 16))
+        return alloc_fast(t, node_of(t, cat, file, where, is_pc), size, zero);
     return alloc_slow(size, alignment, zero, cat, file, where, is_pc);
 }
 
@@ -352,20 +358,31 @@ void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc) {
 
 /* ---- free ------------------------------------------------------------- */
 
-/* The free fast path reads the header inline; sanitizer builds go through
+/* Reads and checks the header in front of ptr: its two words in *w0 (size
+ * word) and *w1 (check << 32 | site). Sanitizer builds go through
  * mt__block_classify, which is exempt from the sanitizers (reading the
  * header of a bad pointer is the point). */
-MT_INLINE bool header_ok(const void *ptr, mt__header *copy) {
+MT_INLINE bool header_ok(const void *ptr, uint64_t *w0, uint64_t *w1) {
 #if MT_HAVE_ASAN || MT_HAVE_TSAN
     (void)ptr;
-    (void)copy;
+    (void)w0;
+    (void)w1;
     return false;
 #else
     if (mt__block_needs_care((uintptr_t)ptr)) return false;
     const mt__header *h = (const mt__header *)ptr - 1;
-    *copy = *h;
-    return MT_LIKELY(copy->site < MT_MAX_SITES && copy->check == mt__header_check(h, copy->size, copy->site));
+    *w0 = h->size;
+    *w1 = mt__header_word1(h);
+    return MT_LIKELY((uint32_t)*w1 < MT_MAX_SITES && ((mt__check_product(h, *w0, (uint32_t)*w1) ^ *w1) >> 32) == 0);
 #endif
+}
+
+/* Frees a block whose header checked out. */
+static MT_NOINLINE void free_checked_slow(mt__thread *t, void *ptr, uint64_t w0, uint64_t w1) {
+    mt__header copy;
+    copy.size = w0;
+    __builtin_memcpy(&copy.site, &w1, sizeof w1);
+    free_block_slow(t, ptr, (mt__header *)ptr - 1, &copy);
 }
 
 static MT_NOINLINE MT_COLD void free_slow(void *ptr, void (*foreign_free)(void *)) {
@@ -377,23 +394,38 @@ static MT_NOINLINE MT_COLD void free_slow(void *ptr, void (*foreign_free)(void *
         return;
     }
     MT_THREAD_GET(t, locked, { mt__be.free(mt__block_raw((mt__header *)ptr - 1)); return; });
-    free_block(t, ptr, (mt__header *)ptr - 1, &copy);
+    free_block_slow(t, ptr, (mt__header *)ptr - 1, &copy);
     MT_THREAD_DONE(locked);
 }
 
-void mt__free_ex(void *ptr, void (*foreign_free)(void *)) {
+/* The hot path of free: a checked header, no hooks, the pending category
+ * (an aligned block's flag bit never matches it), no publication due. */
+MT_INLINE void free_any(void *ptr, void (*foreign_free)(void *)) {
     if (!ptr) return;
-    mt__header copy;
+    uint64_t w0, w1;
     mt__thread *t = mt__tls;
-    if (MT_LIKELY(t && header_ok(ptr, &copy))) free_block(t, ptr, (mt__header *)ptr - 1, &copy);
-    else free_slow(ptr, foreign_free);
+    if (MT_LIKELY(t && header_ok(ptr, &w0, &w1))) {
+        uint64_t bits = w0 & ~MT_HDR_SIZE_MASK;
+        if (MT_LIKELY(bits == t->pend_bits && atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
+                      mt__count_free_fast(t, &t->snodes[(uint32_t)w1], (int64_t)(w0 - bits)))) {
+            mt__header *h = (mt__header *)ptr - 1;
+            mt__block_mark_freed(h);
+            mt__be.free(h);
+            return;
+        }
+        free_checked_slow(t, ptr, w0, w1);
+        return;
+    }
+    free_slow(ptr, foreign_free);
 }
 
-void mt_free(void *ptr) { mt__free_ex(ptr, NULL); }
+void mt__free_ex(void *ptr, void (*foreign_free)(void *)) { free_any(ptr, foreign_free); }
+
+void mt_free(void *ptr) { free_any(ptr, NULL); }
 
 static void system_free(void *ptr) { free(ptr); }
 
-void mt_free_or_system(void *ptr) { mt__free_ex(ptr, system_free); }
+void mt_free_or_system(void *ptr) { free_any(ptr, system_free); }
 
 /* ---- realloc ------------------------------------------------------------ */
 
@@ -428,7 +460,7 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
         out = place_block(size, 0, 0, site);
         if (out) {
             memcpy(out, ptr, old_size < size ? old_size : size);
-            free_block(t, ptr, h, &copy);
+            free_block_slow(t, ptr, h, &copy);
             mt__count_alloc(t, site, (int64_t)size);
             after_alloc(t, out, size, site);
         }

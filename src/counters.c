@@ -2,7 +2,7 @@
  * counters.c - per-thread counters and the sums readers see.
  *
  * Each thread owns counter slots that only it writes, with relaxed atomic
- * stores that compile to plain moves: one per site (counts, bytes, and a
+ * stores that compile to plain moves (mt__bump: one add): one per site (counts, bytes, and a
  * peak pair) and a peak pair per category (self and with descendants) and
  * for the program. A tracked malloc or free therefore takes no lock and does
  * no read-modify-write on a shared cache line. Byte and block totals of
@@ -151,12 +151,14 @@ static void pend_fold(mt__thread *t, bool list_held) {
 
 void mt__pend_stop(mt__thread *t) {
     pend_fold(t, false);
+    t->pend_bits = MT_PEND_NONE;
     t->pend_cat = UINT32_MAX;
     t->run_cat = UINT32_MAX;
 }
 
 void mt__pend_start(mt__thread *t, const mt__site *s) {
     atomic_store_explicit(&t->pend, s, memory_order_relaxed);
+    t->pend_bits = mt__size_word(0, s->cat);
     t->pend_cat = s->cat;
 }
 
@@ -172,6 +174,7 @@ static mt__thread *thread_alloc(void) {
         return NULL;
     }
     t->scope_key = ((uintptr_t)MT_CAT_UNCATEGORIZED << 1) | 1;
+    t->pend_bits = MT_PEND_NONE;
     t->pend_cat = UINT32_MAX;
     t->run_cat = UINT32_MAX;
     return t;

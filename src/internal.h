@@ -97,19 +97,35 @@ _Static_assert(MT_MAX_CATS <= (1u << 16), "the category index has 16 bits in the
 MT_INLINE uint64_t mt__size_word(uint64_t size, uint32_t cat) { return size | (uint64_t)cat << MT_HDR_CAT_SHIFT; }
 MT_INLINE uint32_t mt__hdr_cat(uint64_t size_word) { return (uint32_t)(size_word >> MT_HDR_CAT_SHIFT) & 0xFFFFu; }
 
-extern uint64_t mt__secret; /* set once by mt_init from the clock and the address space */
+extern uint64_t mt__secret; /* odd; set once by mt_init from the clock and the address space */
+
+/* The check value is the high half of the product of the header's
+ * address, size word and site with the secret (an odd multiplier). The
+ * second header word (site, check) is written and read as one 64-bit word:
+ * the product's high half over the site index. */
+MT_INLINE uint64_t mt__check_product(const mt__header *h, uint64_t size_word, uint32_t site) {
+    return ((uint64_t)(uintptr_t)h + size_word + site) * mt__secret;
+}
 
 MT_INLINE uint32_t mt__header_check(const mt__header *h, uint64_t size_word, uint32_t site) {
-    uint64_t x = ((uint64_t)(uintptr_t)h ^ mt__secret) + size_word + ((uint64_t)site << 32);
-    x *= 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(x >> 32);
+    return (uint32_t)(mt__check_product(h, size_word, site) >> 32);
 }
 
 MT_INLINE void mt__header_write(mt__header *h, uint64_t size_word, uint32_t site) {
+    uint64_t w1 = (mt__check_product(h, size_word, site) & ~(uint64_t)UINT32_MAX) | site;
     h->size = size_word;
-    h->site = site;
-    h->check = mt__header_check(h, size_word, site);
+    __builtin_memcpy(&h->site, &w1, sizeof w1);
 }
+
+/* The header's second word, (check << 32 | site) on the little-endian
+ * machines memtally runs on. */
+MT_INLINE uint64_t mt__header_word1(const mt__header *h) {
+    uint64_t w1;
+    __builtin_memcpy(&w1, &h->site, sizeof w1);
+    return w1;
+}
+_Static_assert(offsetof(mt__header, check) == offsetof(mt__header, site) + 4, "site and check form one word");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the header's second word is (check << 32 | site)");
 
 typedef enum {
     MT_BLOCK_OK,
@@ -125,8 +141,11 @@ typedef enum {
  * Pointers below MT_LOW_ADDR are never blocks. */
 #define MT_EDGE     64u
 #define MT_LOW_ADDR 65536u
+/* Whether the fast path must leave the header of p unread: p sits at a
+ * page edge or in the low pages. A misaligned p has its 16 bytes on its
+ * own page; its check value fails and the slow path names it. */
 MT_INLINE bool mt__block_needs_care(uintptr_t p) {
-    return MT_UNLIKELY(((p & 4095) < MT_EDGE) | (p & 15) | (p < MT_LOW_ADDR));
+    return MT_UNLIKELY((p & 4095) < MT_EDGE) || MT_UNLIKELY(p < MT_LOW_ADDR);
 }
 void mt__edge_add(const void *ptr);
 bool mt__edge_remove(const void *ptr); /* false if ptr was not registered */
@@ -240,14 +259,21 @@ typedef struct mt__pnode {
 
 /* A site's slot: its peak pair plus the cumulative counts, from which every
  * category's and the program's totals are summed at read time. The counts
- * only grow, so sums of them never go down between two reads. */
+ * only grow, so sums of them never go down between two reads. The last two
+ * fields are the owning thread's own copy of what the hot path needs about
+ * the site (written when the site enters the thread's cache, never read by
+ * other threads); one slot is one cache line. */
 typedef struct mt__snode {
     mt__pnode p;
     _Atomic int64_t alloc_bytes;
     _Atomic int64_t free_bytes;
     _Atomic int64_t allocs;
     _Atomic int64_t frees;
+    uint64_t catbits;   /* the site's category as header bits: cat << MT_HDR_CAT_SHIFT */
+    uint32_t site;      /* the site's index */
+    uint32_t unused;
 } mt__snode;
+_Static_assert(sizeof(mt__snode) == 64, "a site slot is one cache line");
 
 /* The published side of a peak pair: the flushed sum and the peak. */
 typedef struct mt__gpair {
@@ -259,7 +285,7 @@ typedef struct mt__cache_entry {
     uintptr_t catkey;   /* category pointer, or (index << 1 | 1) */
     const char *file;
     uintptr_t where;    /* line, or pc */
-    const struct mt__site *site;
+    mt__snode *node;    /* the site's slot in this thread */
 } mt__cache_entry;
 
 /* Per-thread memory of category names met in writable buffers: the first
@@ -299,6 +325,7 @@ typedef struct mt__thread {
     /* The change not yet applied to the peak slots of one category's chain
      * (itself, its ancestors' totals, the program): consecutive blocks of
      * one category cost one pair update instead of one per slot. */
+    uint64_t pend_bits;              /* pend_cat as header bits (mt__snode.catbits), MT_PEND_NONE: none */
     uint32_t pend_cat;               /* category of the chain, UINT32_MAX: none */
     uint32_t run_cat;                /* without a chain: the category of the last blocks */
     uint32_t run_len;                /* and how many came in a row */
@@ -338,6 +365,16 @@ void mt__flush_pnode(mt__thread *t, uint32_t pnode);
 
 MT_INLINE int64_t mt__ld(_Atomic int64_t *p) { return atomic_load_explicit(p, memory_order_relaxed); }
 MT_INLINE void mt__st(_Atomic int64_t *p, int64_t v) { atomic_store_explicit(p, v, memory_order_relaxed); }
+/* Adds v to a counter only this thread writes: one add to memory on
+ * x86-64, which readers see whole, as they see a relaxed store. Elsewhere,
+ * and where ThreadSanitizer watches, a relaxed load and store. */
+MT_INLINE void mt__bump(_Atomic int64_t *p, int64_t v) {
+#if defined(__x86_64__) && !MT_HAVE_TSAN
+    __asm__("addq %1, %0" : "+m"(*(int64_t *)p) : "er"(v));
+#else
+    mt__st(p, mt__ld(p) + v);
+#endif
+}
 
 /* Raises a peak pair by size; true when the delta must be published. */
 MT_INLINE bool mt__pair_add(mt__pnode *p, int64_t size) {
@@ -369,6 +406,8 @@ void mt__pend_start(mt__thread *t, const struct mt__site *s);
  * pending one. Threads that alternate categories pay about what they would
  * with no pending chain, and a run of one category costs one pair per block. */
 #define MT_PEND_RUN 4u
+/* pend_bits without a chain: no category's header bits have bit 0 set. */
+#define MT_PEND_NONE 1u
 
 /* Every site has at least 3 peak slots (its category alone, the category
  * with descendants, the program); the usual depths are unrolled. */
@@ -410,13 +449,12 @@ void mt__pend_start(mt__thread *t, const struct mt__site *s);
  * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
  * counts everything and returns true, or changes nothing and returns false
  * (the caller then uses mt__count_alloc / mt__count_free). */
-MT_INLINE bool mt__count_alloc_fast(mt__thread *t, uint32_t site, uint32_t cat, int64_t size) {
-    if (MT_UNLIKELY(cat != t->pend_cat)) return false;
-    mt__snode *n = &t->snodes[site];
+MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
+    if (MT_UNLIKELY(n->catbits != t->pend_bits)) return false;
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
     if (MT_UNLIKELY((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES))) return false;
-    mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
-    mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
+    mt__bump(&n->alloc_bytes, size);
+    mt__bump(&n->allocs, 1);
     mt__st(&n->p.delta, sd);
     if (sd > mt__ld(&n->p.maxdelta)) mt__st(&n->p.maxdelta, sd);
     mt__st(&t->pendp.delta, pd);
@@ -424,13 +462,12 @@ MT_INLINE bool mt__count_alloc_fast(mt__thread *t, uint32_t site, uint32_t cat, 
     return true;
 }
 
-MT_INLINE bool mt__count_free_fast(mt__thread *t, uint32_t site, uint32_t cat, int64_t size) {
-    if (MT_UNLIKELY(cat != t->pend_cat)) return false;
-    mt__snode *n = &t->snodes[site];
+/* The caller has checked that the block's category is the pending one. */
+MT_INLINE bool mt__count_free_fast(mt__thread *t, mt__snode *n, int64_t size) {
     int64_t sd = mt__ld(&n->p.delta) - size, pd = mt__ld(&t->pendp.delta) - size;
     if (MT_UNLIKELY((sd < -MT_FLUSH_BYTES) | (pd < -MT_FLUSH_BYTES))) return false;
-    mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
-    mt__st(&n->frees, mt__ld(&n->frees) + 1);
+    mt__bump(&n->free_bytes, size);
+    mt__bump(&n->frees, 1);
     mt__st(&n->p.delta, sd);
     mt__st(&t->pendp.delta, pd);
     return true;
@@ -439,16 +476,16 @@ MT_INLINE bool mt__count_free_fast(mt__thread *t, uint32_t site, uint32_t cat, i
 /* Counts one allocation of size bytes at site s on thread t. */
 MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
     mt__snode *n = &t->snodes[s->index];
-    mt__st(&n->alloc_bytes, mt__ld(&n->alloc_bytes) + size);
-    mt__st(&n->allocs, mt__ld(&n->allocs) + 1);
+    mt__bump(&n->alloc_bytes, size);
+    mt__bump(&n->allocs, 1);
     if (mt__pair_add(&n->p, size)) mt__flush_site(t, s->index);
     MT_PEAK_COUNT(mt__pair_add);
 }
 
 MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
     mt__snode *n = &t->snodes[s->index];
-    mt__st(&n->free_bytes, mt__ld(&n->free_bytes) + size);
-    mt__st(&n->frees, mt__ld(&n->frees) + 1);
+    mt__bump(&n->free_bytes, size);
+    mt__bump(&n->frees, 1);
     if (mt__pair_sub(&n->p, size)) mt__flush_site(t, s->index);
     MT_PEAK_COUNT(mt__pair_sub);
 }

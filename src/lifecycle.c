@@ -34,7 +34,7 @@ __attribute__((destructor(101))) static void at_exit_destructor(void) {
 }
 
 static void init_run(void) {
-    mt__secret = mt__os_entropy();
+    mt__secret = mt__os_entropy() | 1; /* an odd multiplier */
     mt__options_read();
     if (mt__registry_init() != 0 || mt__counters_init() != 0) return; /* logged by mt_init */
     init_result = 0;
