@@ -21,7 +21,7 @@
  * threads doing so, the others' holdings may have changed since this
  * thread's highest moment: a peak can be off by at most N x 128 KiB (each
  * thread's unpublished change per slot stays within 2 x MT_FLUSH_BYTES, a
- * slot's own plus its category chain's pending pair, either way).
+ * slot's own plus the pending pair of its chain's end, either way).
  */
 #include <pthread.h>
 #include <string.h>
@@ -65,20 +65,24 @@ static void peak_raise(_Atomic int64_t *peak, int64_t v) {
 void mt__threads_read_lock(void) { pthread_rwlock_rdlock(&threads_lock); }
 void mt__threads_read_unlock(void) { pthread_rwlock_unlock(&threads_lock); }
 
-static bool chain_has(const mt__site *s, uint32_t offset) {
-    for (uint32_t i = 0; i < s->npeak; i++)
-        if (s->poff[i] == offset) return true;
-    return false;
+/* Whether the run of chain slots starting at c (it ends with the
+ * program's, offset 0) holds the slot at offset. */
+static bool run_has(const uint32_t *c, uint32_t offset) {
+    for (;; c++) {
+        if (*c == offset) return true;
+        if (*c == 0) return false;
+    }
 }
 
 /* Thread u's unpublished delta of one slot and its highest value since it
  * last published, its pending pair included when the slot is in its
- * chain. Read by other threads: relaxed loads, consistent once u is idle. */
+ * pending run. Read by other threads: relaxed loads, consistent once u is
+ * idle. */
 static void slot_delta(const mt__thread *u, bool of_site, size_t offset, int64_t *delta, int64_t *max) {
     mt__pnode *p = (mt__pnode *)((of_site ? (char *)u->snodes : (char *)u->pnodes) + offset);
     int64_t d = mt__ld(&p->delta), mx = mt__ld(&p->maxdelta);
-    const mt__site *ps = of_site ? NULL : atomic_load_explicit(&u->pend, memory_order_relaxed);
-    if (ps && chain_has(ps, (uint32_t)offset)) {
+    const uint32_t *run = of_site ? NULL : atomic_load_explicit(&u->pend_chain, memory_order_acquire);
+    if (run && run_has(run, (uint32_t)offset)) {
         int64_t pm = mt__ld(&((mt__thread *)u)->pendp.maxdelta);
         if (d + pm > mx) mx = d + pm;
         d += mt__ld(&((mt__thread *)u)->pendp.delta);
@@ -121,45 +125,88 @@ static void flush_pnode(mt__thread *t, uint32_t pnode, bool list_held) {
 
 void mt__flush_site(mt__thread *t, uint32_t site) { flush_site(t, site, false); }
 
-void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pnode(t, pnode, false); }
-
-/* The pending pair moved every slot of its chain by the same amounts: each
+/* The pending pair moved every slot of its run by the same amounts: each
  * slot's delta grows by the pending delta, and its highest delta is at
- * least its delta then plus the pending maximum. Exact, in any order. */
+ * least its delta then plus the pending maximum. Exact, in any order. The
+ * run stays pending, from zero. */
 static void pend_fold(mt__thread *t, bool list_held) {
-    const mt__site *s = atomic_load_explicit(&t->pend, memory_order_relaxed);
-    if (!s) return;
+    const uint32_t *run = atomic_load_explicit(&t->pend_chain, memory_order_relaxed);
+    if (!run) return;
     int64_t pd = mt__ld(&t->pendp.delta), pm = mt__ld(&t->pendp.maxdelta);
     /* the slots get the change before the pair lets go of it, so a reader
      * may count it twice for a moment, never lose it */
-    for (uint32_t i = 0; i < s->npeak; i++) {
-        uint32_t id = s->poff[i] / (uint32_t)sizeof(mt__pnode);
-        mt__pnode *p = &t->pnodes[id];
+    for (const uint32_t *c = run;; c++) {
+        mt__pnode *p = (mt__pnode *)((char *)t->pnodes + *c);
         int64_t d = mt__ld(&p->delta);
         if (d + pm > mt__ld(&p->maxdelta)) mt__st(&p->maxdelta, d + pm);
         mt__st(&p->delta, d + pd);
+        if (*c == 0) break;
     }
     mt__st(&t->pendp.delta, 0);
     mt__st(&t->pendp.maxdelta, 0);
-    atomic_store_explicit(&t->pend, NULL, memory_order_relaxed);
-    for (uint32_t i = 0; i < s->npeak; i++) {
-        uint32_t id = s->poff[i] / (uint32_t)sizeof(mt__pnode);
-        int64_t d = mt__ld(&t->pnodes[id].delta);
-        if (d > MT_FLUSH_BYTES || d < -MT_FLUSH_BYTES) flush_pnode(t, id, list_held);
+    for (const uint32_t *c = run;; c++) {
+        int64_t d = mt__ld(&((mt__pnode *)((char *)t->pnodes + *c))->delta);
+        if (d > MT_FLUSH_BYTES || d < -MT_FLUSH_BYTES) flush_pnode(t, *c / (uint32_t)sizeof(mt__pnode), list_held);
+        if (*c == 0) break;
     }
 }
 
-void mt__pend_stop(mt__thread *t) {
-    pend_fold(t, false);
+static void pend_stop(mt__thread *t, bool list_held) {
+    pend_fold(t, list_held);
+    atomic_store_explicit(&t->pend_chain, NULL, memory_order_release);
     t->pend_bits = MT_PEND_NONE;
-    t->pend_cat = UINT32_MAX;
+    t->pend_len = 0;
+}
+
+/* Makes the last len slots of s's chain the pending run, from zero. */
+static void pend_start(mt__thread *t, const mt__site *s, uint32_t len) {
+    const uint32_t *run = &s->poff[s->npeak - len];
+    t->pend_off = *run;
+    t->pend_len = len;
+    t->pend_bits = len == s->npeak ? mt__size_word(0, s->cat) : MT_PEND_NONE;
+    atomic_store_explicit(&t->pend_chain, run, memory_order_release);
+    t->run_site = NULL;
     t->run_cat = UINT32_MAX;
 }
 
-void mt__pend_start(mt__thread *t, const mt__site *s) {
-    atomic_store_explicit(&t->pend, s, memory_order_relaxed);
-    t->pend_bits = mt__size_word(0, s->cat);
-    t->pend_cat = s->cat;
+/* Moves one peak slot of this thread by d (up: an allocation). */
+MT_INLINE void slot_move(mt__thread *t, uint32_t off, int64_t d, bool up) {
+    mt__pnode *p = (mt__pnode *)((char *)t->pnodes + off);
+    if (up ? mt__pair_add(p, d) : mt__pair_sub(p, -d)) flush_pnode(t, off / (uint32_t)sizeof(mt__pnode), false);
+}
+
+/* How many slots at the end of their chains a and b share, up to `most`. */
+static uint32_t common_tail(const mt__site *a, const mt__site *b, uint32_t most) {
+    uint32_t n = 0;
+    while (n < most && n < a->npeak && n < b->npeak && a->poff[a->npeak - 1 - n] == b->poff[b->npeak - 1 - n]) n++;
+    return n;
+}
+
+/* A block whose chain does not end with the pending run: the run stops,
+ * every slot moves on its own, and blocks in a row that share at least
+ * their last two slots make those the next pending run. */
+void mt__peaks_unpended(mt__thread *t, const mt__site *s, int64_t d, bool up) {
+    if (t->pend_len) pend_stop(t, false);
+    for (uint32_t i = 0; i < s->npeak; i++) slot_move(t, s->poff[i], d, up);
+    const mt__site *r = t->run_site;
+    uint32_t c = r ? common_tail(r, s, t->run_common) : 0;
+    t->run_site = s;
+    if (c < 2) {
+        t->run_common = s->npeak;
+        t->run_len = 1;
+    } else {
+        t->run_common = c;
+        if (++t->run_len >= MT_PEND_RUN) pend_start(t, s, c);
+    }
+}
+
+void mt__flush_pnode(mt__thread *t, uint32_t pnode) { flush_pnode(t, pnode, false); }
+
+void mt__pend_fold(mt__thread *t) { pend_fold(t, false); }
+
+void mt__pend_deepen(mt__thread *t, const mt__site *s) {
+    pend_stop(t, false);
+    pend_start(t, s, s->npeak);
 }
 
 static mt__thread *thread_alloc(void) {
@@ -175,8 +222,6 @@ static mt__thread *thread_alloc(void) {
     }
     t->scope_key = ((uintptr_t)MT_CAT_UNCATEGORIZED << 1) | 1;
     t->pend_bits = MT_PEND_NONE;
-    t->pend_cat = UINT32_MAX;
-    t->run_cat = UINT32_MAX;
     return t;
 }
 
@@ -197,7 +242,7 @@ static mt__thread *thread_new(void) {
 static void thread_exit(void *arg) {
     mt__thread *t = arg;
     pthread_rwlock_wrlock(&threads_lock);
-    pend_fold(t, true);
+    pend_stop(t, true);
     uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     for (uint32_t i = 0; i < ns; i++) {
         mt__snode *n = &t->snodes[i];

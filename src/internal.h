@@ -322,15 +322,24 @@ typedef struct mt__thread {
     mt__snode *snodes;               /* [MT_MAX_SITES], reserved, touched lazily */
     mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
     uintptr_t scope_key;             /* catkey for category NULL: (scope cat << 1) | 1 */
-    /* The change not yet applied to the peak slots of one category's chain
-     * (itself, its ancestors' totals, the program): consecutive blocks of
-     * one category cost one pair update instead of one per slot. */
-    uint64_t pend_bits;              /* pend_cat as header bits (mt__snode.catbits), MT_PEND_NONE: none */
-    uint32_t pend_cat;               /* category of the chain, UINT32_MAX: none */
-    uint32_t run_cat;                /* without a chain: the category of the last blocks */
-    uint32_t run_len;                /* and how many came in a row */
-    _Atomic(const struct mt__site *) pend; /* a site of that category: its poff[] is the chain */
+    /* The pending pair: a change not yet applied to the peak slots at the
+     * end of a chain (a category's own slot or some ancestor's total, on up
+     * to the program's). Blocks whose chains end that way count it once
+     * instead of once per slot. */
+    _Atomic(const uint32_t *) pend_chain; /* into a site's poff[]: the first slot of the
+                                           * pending run of slots, which ends with the
+                                           * program's (offset 0); NULL: none */
     mt__pnode pendp;
+    uint64_t pend_bits;              /* when the run is a category's whole chain, that
+                                      * category's header bits (mt__snode.catbits); else
+                                      * MT_PEND_NONE */
+    uint32_t pend_off;               /* *pend_chain */
+    uint32_t pend_len;               /* slots in the run, 0: no pending pair */
+    /* The last blocks counted: without a pending pair, run_len in a row
+     * whose chains share their last run_common slots, the last at run_site;
+     * under one, run_len in a row of category run_cat */
+    const struct mt__site *run_site;
+    uint32_t run_common, run_len, run_cat;
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
@@ -361,7 +370,6 @@ int mt__counters_init(void);
     if (MT_UNLIKELY(locked)) mt__thread_unlock_orphan()
 
 void mt__flush_site(mt__thread *t, uint32_t site);
-void mt__flush_pnode(mt__thread *t, uint32_t pnode);
 
 MT_INLINE int64_t mt__ld(_Atomic int64_t *p) { return atomic_load_explicit(p, memory_order_relaxed); }
 MT_INLINE void mt__st(_Atomic int64_t *p, int64_t v) { atomic_store_explicit(p, v, memory_order_relaxed); }
@@ -393,57 +401,52 @@ MT_INLINE bool mt__pair_sub(mt__pnode *p, int64_t size) {
     return MT_UNLIKELY(d < -MT_FLUSH_BYTES);
 }
 
-/* Applies the pending change to every slot of its chain and drops the
- * chain (out of line). */
-void mt__pend_stop(mt__thread *t);
-/* Makes s's category the pending chain, from zero (out of line). */
-void mt__pend_start(mt__thread *t, const struct mt__site *s);
-
-/* A pending change must be applied before any slot of its chain changes on
- * its own (a peak depends on the order), so a block outside the pending
- * category stops the chain and is counted slot by slot; after MT_PEND_RUN
- * blocks in a row of one category, that category's chain becomes the
- * pending one. Threads that alternate categories pay about what they would
- * with no pending chain, and a run of one category costs one pair per block. */
+/* Move the peak slots of s's chain by an allocation or a free of size
+ * bytes: the slots at the end of the chain that are pending through the
+ * pending pair, the others one by one; they pick the next pending run
+ * (counters.c).
+ *
+ * A pending change must be applied before any slot of its run changes on
+ * its own (a peak depends on the order), so a block whose chain does not
+ * end with the pending run stops it. After MT_PEND_RUN blocks in a row
+ * whose chains share at least their last two slots (a category's total and
+ * the program's) and more than the pending run, the shared slots become
+ * the pending run. So a run of one category costs one pair per block (the
+ * inline fast path), siblings taking turns pay for their own slots and one
+ * pair for their common ancestors, and a thread jumping across the tree
+ * pays about what it would with no pending pair. */
+void mt__peaks_unpended(mt__thread *t, const struct mt__site *s, int64_t d, bool up);
+void mt__flush_pnode(mt__thread *t, uint32_t pnode);
+void mt__pend_fold(mt__thread *t);                          /* past MT_FLUSH_BYTES */
+void mt__pend_deepen(mt__thread *t, const struct mt__site *s); /* s's whole chain pending */
 #define MT_PEND_RUN 4u
-/* pend_bits without a chain: no category's header bits have bit 0 set. */
+/* pend_bits without a whole chain pending: no category's header bits have
+ * bit 0 set. */
 #define MT_PEND_NONE 1u
 
-/* Every site has at least 3 peak slots (its category alone, the category
- * with descendants, the program); the usual depths are unrolled. */
-#define MT_PEAK_STEP(op, i)                                                      \
-    if (op((mt__pnode *)(base + s->poff[i]), size)) mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode))
-#define MT_PEAK_ALL(op)                                                          \
-    do {                                                                         \
-        char *base = (char *)t->pnodes;                                          \
-        uint32_t np = s->npeak;                                                  \
-        if (MT_UNLIKELY(np > 6))                                                 \
-            for (uint32_t i = 6; i < np; i++) MT_PEAK_STEP(op, i);               \
-        switch (np) {                                                            \
-        default: MT_PEAK_STEP(op, 5); /* fall through */                         \
-        case 5: MT_PEAK_STEP(op, 4); /* fall through */                          \
-        case 4: MT_PEAK_STEP(op, 3); /* fall through */                          \
-        case 3: MT_PEAK_STEP(op, 2); MT_PEAK_STEP(op, 1); MT_PEAK_STEP(op, 0);  \
-        }                                                                        \
-    } while (0)
-
-/* Counts size into the peak slots of s's category: through the pending
- * pair when it is the pending category, else slot by slot. */
-#define MT_PEAK_COUNT(op)                                                        \
-    do {                                                                         \
-        if (MT_LIKELY(s->cat == t->pend_cat)) {                                  \
-            if (op(&t->pendp, size)) mt__pend_stop(t);                           \
-            break;                                                               \
-        }                                                                        \
-        if (MT_UNLIKELY(t->pend_cat != UINT32_MAX)) mt__pend_stop(t);            \
-        MT_PEAK_ALL(op);                                                         \
-        if (s->cat != t->run_cat) {                                              \
-            t->run_cat = s->cat;                                                 \
-            t->run_len = 1;                                                      \
-        } else if (++t->run_len >= MT_PEND_RUN) {                                \
-            mt__pend_start(t, s);                                                \
-        }                                                                        \
-    } while (0)
+/* Moves the slots of s's chain by d (up: an allocation): those above the
+ * pending run one by one, the run through the pending pair. */
+MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, bool up) {
+    uint32_t np = s->npeak, floor = t->pend_len;
+    if (MT_UNLIKELY(!floor || np < floor || s->poff[np - floor] != t->pend_off)) {
+        mt__peaks_unpended(t, s, d, up);
+        return;
+    }
+    uint32_t own = np - floor;
+    char *base = (char *)t->pnodes;
+    for (uint32_t i = 0; i < own; i++) {
+        mt__pnode *p = (mt__pnode *)(base + s->poff[i]);
+        if (up ? mt__pair_add(p, d) : mt__pair_sub(p, -d)) mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode));
+    }
+    if (up ? mt__pair_add(&t->pendp, d) : mt__pair_sub(&t->pendp, -d)) mt__pend_fold(t);
+    if (own == 0) return;
+    if (s->cat != t->run_cat) {
+        t->run_cat = s->cat;
+        t->run_len = 1;
+    } else if (++t->run_len >= MT_PEND_RUN) {
+        mt__pend_deepen(t, s);
+    }
+}
 
 /* The common case of counting, inline and with no call: the block's
  * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
@@ -479,7 +482,7 @@ MT_INLINE void mt__count_alloc(mt__thread *t, const mt__site *s, int64_t size) {
     mt__bump(&n->alloc_bytes, size);
     mt__bump(&n->allocs, 1);
     if (mt__pair_add(&n->p, size)) mt__flush_site(t, s->index);
-    MT_PEAK_COUNT(mt__pair_add);
+    mt__peaks(t, s, size, true);
 }
 
 MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
@@ -487,7 +490,7 @@ MT_INLINE void mt__count_free(mt__thread *t, const mt__site *s, int64_t size) {
     mt__bump(&n->free_bytes, size);
     mt__bump(&n->frees, 1);
     if (mt__pair_sub(&n->p, size)) mt__flush_site(t, s->index);
-    MT_PEAK_COUNT(mt__pair_sub);
+    mt__peaks(t, s, -size, false);
 }
 
 /* Readers hold the thread-list lock shared (it keeps threads from exiting
