@@ -263,27 +263,30 @@ static void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero,
     return user;
 }
 
-/* Counting a block the fast path placed but could not count: a category
- * other than the pending one, a publication due, or a page-edge block. */
-static MT_NOINLINE void *alloc_count_slow(mt__thread *t, mt__snode *n, size_t size, void *user) {
-    if (((uintptr_t)user & 4095) < MT_EDGE) mt__edge_add(user);
-    mt__count_alloc(t, site_rec(n->site), (int64_t)size);
-    return user;
+/* The fast path could not count the block (a category other than the
+ * pending one, or a publication due): place it and count it slot by slot. */
+static MT_NOINLINE void *alloc_fast_uncounted(mt__thread *t, mt__snode *n, size_t size, int zero) {
+    return alloc_block(t, size, 0, zero, site_rec(n->site));
 }
 
-/* The hot path: no hooks, no large-allocation logging, alignment 16. It
- * keeps every call but the backend's at its ends, so the common case
- * needs few saved registers. */
+/* The backend failed after the block was counted: take the count back.
+ * Another thread publishing meanwhile may have seen the block (at most
+ * MT_FLUSH_BYTES, within the bound on peaks with several threads). */
+static MT_NOINLINE MT_COLD void *alloc_fast_failed(mt__thread *t, mt__snode *n, size_t size) {
+    mt__uncount_alloc_fast(t, n, (int64_t)size);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* The hot path: no hooks, no large-allocation logging, alignment 16. */
 MT_INLINE void *alloc_fast(mt__thread *t, mt__snode *n, size_t size, int zero) {
+    if (MT_UNLIKELY(!mt__count_alloc_fast(t, n, (int64_t)size))) return alloc_fast_uncounted(t, n, size, zero);
     mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
-    if (MT_UNLIKELY(!h)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (MT_UNLIKELY(!h)) return alloc_fast_failed(t, n, size);
     mt__header_write(h, size | n->catbits, n->site);
     void *user = h + 1;
-    if (MT_LIKELY(((uintptr_t)user & 4095) >= MT_EDGE && mt__count_alloc_fast(t, n, (int64_t)size))) return user;
-    return alloc_count_slow(t, n, size, user);
+    if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
+    return user;
 }
 
 /* Everything after a block's header was read and checked. */

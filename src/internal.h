@@ -340,6 +340,7 @@ typedef struct mt__thread {
      * under one, run_len in a row of category run_cat */
     const struct mt__site *run_site;
     uint32_t run_common, run_len, run_cat;
+    int64_t undo_smax, undo_pmax;    /* see mt__count_alloc_fast */
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
@@ -451,18 +452,36 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
 /* The common case of counting, inline and with no call: the block's
  * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
  * counts everything and returns true, or changes nothing and returns false
- * (the caller then uses mt__count_alloc / mt__count_free). */
+ * (the caller then uses mt__count_alloc / mt__count_free).
+ *
+ * An allocation is counted before the backend is asked for the memory (the
+ * work overlaps the lookup instead of waiting for malloc to return); the
+ * two highest deltas it may raise are kept in the thread record so that
+ * mt__uncount_alloc_fast can take the count back exactly when the backend
+ * fails. */
 MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
     if (MT_UNLIKELY(n->catbits != t->pend_bits)) return false;
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
     if (MT_UNLIKELY((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES))) return false;
+    int64_t sm = mt__ld(&n->p.maxdelta), pm = mt__ld(&t->pendp.maxdelta);
+    t->undo_smax = sm;
+    t->undo_pmax = pm;
     mt__bump(&n->alloc_bytes, size);
     mt__bump(&n->allocs, 1);
     mt__st(&n->p.delta, sd);
-    if (sd > mt__ld(&n->p.maxdelta)) mt__st(&n->p.maxdelta, sd);
+    if (sd > sm) mt__st(&n->p.maxdelta, sd);
     mt__st(&t->pendp.delta, pd);
-    if (pd > mt__ld(&t->pendp.maxdelta)) mt__st(&t->pendp.maxdelta, pd);
+    if (pd > pm) mt__st(&t->pendp.maxdelta, pd);
     return true;
+}
+
+MT_INLINE void mt__uncount_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
+    mt__bump(&n->alloc_bytes, -size);
+    mt__bump(&n->allocs, -1);
+    mt__st(&n->p.delta, mt__ld(&n->p.delta) - size);
+    mt__st(&n->p.maxdelta, t->undo_smax);
+    mt__st(&t->pendp.delta, mt__ld(&t->pendp.delta) - size);
+    mt__st(&t->pendp.maxdelta, t->undo_pmax);
 }
 
 /* The caller has checked that the block's category is the pending one. */

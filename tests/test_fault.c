@@ -312,12 +312,54 @@ static void recovers_after_failure(void **state) {
     tu_assert_stats(tu_cat_self("Fault::Recover"), 64, 64, 1, 1);
 }
 
+/* In a run of one category the hot path counts a block before the backend
+ * is asked for it; a failure then takes everything back, peaks included. */
+static void failure_in_a_run_changes_no_peak(void **state) {
+    (void)state;
+    mt_set_hooks(NULL);
+    const int line = __LINE__ + 3;
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = mt_alloc(100, "Fault::Run", F, line);
+        assert_non_null(p[i]);
+    }
+    mt_stats g0 = mt_global_stats(), c0 = tu_cat_total("Fault"), r0 = tu_cat_self("Fault::Run"), s0;
+    assert_int_equal(r0.peak, 800);
+    assert_int_equal(tu_site_stats(F, line, "Fault::Run", &s0), 1);
+    for (int round = 0; round < 2; round++) {
+        g_fail_all = 1;
+        errno = 0;
+        assert_null(mt_alloc(1000, "Fault::Run", F, line)); /* each peak would rise by 1000 */
+        assert_int_equal(errno, ENOMEM);
+        g_fail_all = 0;
+        mt_stats s1;
+        assert_int_equal(tu_site_stats(F, line, "Fault::Run", &s1), 1);
+        tu_assert_stats_equal(s0, s1);
+        tu_assert_stats_equal(c0, tu_cat_total("Fault"));
+        tu_assert_stats_equal(r0, tu_cat_self("Fault::Run"));
+        tu_assert_stats_equal(r0, tu_cat_total("Fault::Run"));
+        tu_assert_stats_equal(g0, mt_global_stats());
+        assert_int_equal(mt_global_stats().peak, g0.peak);
+    }
+    /* and the run goes on counting exactly */
+    void *q = mt_alloc(1000, "Fault::Run", F, line);
+    assert_non_null(q);
+    mt_stats s2;
+    assert_int_equal(tu_site_stats(F, line, "Fault::Run", &s2), 1);
+    assert_int_equal(s2.current, s0.current + 1000);
+    assert_int_equal(s2.peak, s0.current + 1000);
+    assert_int_equal(tu_cat_total("Fault").peak, c0.current + 1000 > c0.peak ? c0.current + 1000 : c0.peak);
+    mt_free(q);
+    for (int i = 0; i < 8; i++) mt_free(p[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_function_fails_cleanly),
         cmocka_unit_test(nth_request_fails),
         cmocka_unit_test(raw_alloc_fails),
         cmocka_unit_test(recovers_after_failure),
+        cmocka_unit_test(failure_in_a_run_changes_no_peak),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
