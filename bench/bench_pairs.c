@@ -6,6 +6,9 @@
  * one and allocates a new block of 8 B..2 KiB in its place (seeded PRNG, the
  * same sequence for every variant). Variants:
  *   plain    malloc/free, untracked
+ *   header   a 16-byte header written on malloc and checked on free, nothing
+ *            else: the floor of any design that keeps one in front of a
+ *            block (memtally does), shown for reference
  *   explicit mt_alloc with a literal category (MT_ALLOC-style file:line)
  *   scope    category NULL under mt_scope_push
  *   runtime  category text built in a stack buffer before each call, from 8
@@ -51,17 +54,17 @@
 #define RING_BATCH 64u
 #define MAX_ROUNDS 64
 
-enum { V_PLAIN, V_EXPLICIT, V_SCOPE, V_RUNTIME, V_SITES, V_SEED, V_COUNT };
+enum { V_PLAIN, V_HEADER, V_EXPLICIT, V_SCOPE, V_RUNTIME, V_SITES, V_SEED, V_COUNT };
 static const char *const variant_name[V_COUNT] = {
-    "plain malloc/free", "explicit category", "scope (category NULL)",
+    "plain malloc/free", "16-byte header only (reference)", "explicit category", "scope (category NULL)",
     "run-time category", "10,000 sites", "seed design (mutex+tree)",
 };
 static const char *const variant_key[V_COUNT] = {
-    "plain", "explicit", "scope", "runtime", "sites", "seed",
+    "plain", "header", "explicit", "scope", "runtime", "sites", "seed",
 };
 /* The category each tracked variant counts into (checked after each run). */
 static const char *const variant_cat[V_COUNT] = {
-    NULL, "Bench::Explicit", "Bench::Scope", "Bench::Runtime", "Bench::Sites", NULL,
+    NULL, NULL, "Bench::Explicit", "Bench::Scope", "Bench::Runtime", "Bench::Sites", NULL,
 };
 
 enum { P_OWN, P_XTHREAD };
@@ -77,6 +80,25 @@ static const char *const site_files[100] = {
 typedef struct site { const char *file; int line; } site;
 static site sites[NSITES];
 
+/* ---- the header-only reference: out of line, like a library's calls ---- */
+
+static void fail(const char *what);
+static uint64_t header_key = 0x9E3779B97F4A7C15ull;
+
+static BENCH_NOINLINE void *header_alloc(size_t size) {
+    uint64_t *h = malloc(size + 16);
+    if (!h) return NULL;
+    h[0] = size;
+    h[1] = ((uint64_t)(uintptr_t)h + size) * header_key;
+    return h + 2;
+}
+
+static BENCH_NOINLINE void header_free(void *p) {
+    uint64_t *h = (uint64_t *)p - 2;
+    if (h[1] != ((uint64_t)(uintptr_t)h + h[0]) * header_key) fail("header_free: bad header");
+    free(h);
+}
+
 /* ---- the per-variant operations, inlined into one loop per variant ---- */
 
 static const char name_prefix[] = "Bench::Runtime::Name";
@@ -85,6 +107,8 @@ BENCH_INLINE void *do_alloc(int v, size_t size, uint32_t pick, char *buf) {
     switch (v) {
     case V_PLAIN:
         return malloc(size);
+    case V_HEADER:
+        return header_alloc(size);
     case V_EXPLICIT:
         return mt_alloc(size, "Bench::Explicit", __FILE__, __LINE__);
     case V_SCOPE:
@@ -107,6 +131,8 @@ BENCH_INLINE void *do_alloc(int v, size_t size, uint32_t pick, char *buf) {
 BENCH_INLINE void do_free(int v, void *p) {
     if (v == V_PLAIN)
         free(p);
+    else if (v == V_HEADER)
+        header_free(p);
     else if (v == V_SEED)
         seed_free(p);
     else
@@ -232,8 +258,9 @@ BENCH_INLINE void consume_loop(int v, tctx *c) {
 
 /* Non-static so the names survive for callgrind and objdump. */
 #define DECL(k) BENCH_NOINLINE void bench_loop_##k(tctx *c);
-DECL(plain) DECL(explicit) DECL(scope) DECL(runtime) DECL(sites) DECL(seed)
+DECL(plain) DECL(header) DECL(explicit) DECL(scope) DECL(runtime) DECL(sites) DECL(seed)
 VARIANT_FNS(V_PLAIN, plain)
+VARIANT_FNS(V_HEADER, header)
 VARIANT_FNS(V_EXPLICIT, explicit)
 VARIANT_FNS(V_SCOPE, scope)
 VARIANT_FNS(V_RUNTIME, runtime)
@@ -241,7 +268,7 @@ VARIANT_FNS(V_SITES, sites)
 VARIANT_FNS(V_SEED, seed)
 
 typedef void (*loop_fn)(tctx *);
-#define FN_TABLE(prefix) { prefix##plain, prefix##explicit, prefix##scope, prefix##runtime, prefix##sites, prefix##seed }
+#define FN_TABLE(prefix) { prefix##plain, prefix##header, prefix##explicit, prefix##scope, prefix##runtime, prefix##sites, prefix##seed }
 static const loop_fn fill_fn[V_COUNT] = FN_TABLE(own_fill_);
 static const loop_fn drain_fn[V_COUNT] = FN_TABLE(own_drain_);
 static const loop_fn own_fn[V_COUNT] = FN_TABLE(bench_loop_);
@@ -359,7 +386,7 @@ static double run_job(int v, int pattern, int nthreads, uint64_t pairs) {
         check_eq("seed", v, "free_count", s1.free_count - s0.free_count, frees);
         check_eq("seed", v, "total_allocated", s1.total_allocated - s0.total_allocated, bytes);
         check_eq("seed", v, "live blocks", seed_live_blocks(), 0);
-    } else if (v != V_PLAIN) {
+    } else if (v != V_PLAIN && v != V_HEADER) {
         mt_stats g1 = mt_global_stats(), c1 = cat_stats(v);
         check_delta("mt_global_stats", v, &g0, &g1, allocs, frees, bytes);
         check_delta("mt_category_stats", v, &c0, &c1, allocs, frees, bytes);
@@ -390,7 +417,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: bench_pairs [--smoke] [--pairs N] [--rounds R] [--threads 1,2,4] [--no-xthread]\n"
             "                   [--only VARIANT] [--no-warmup] [--raw]\n"
-            "  VARIANT: plain explicit scope runtime sites seed\n");
+            "  VARIANT: plain header explicit scope runtime sites seed\n");
     exit(2);
 }
 

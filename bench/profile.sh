@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/profile.sh - instructions per free+malloc pair, counted by callgrind.
 #
-#   bench/profile.sh [VARIANT...]    default: plain explicit scope runtime sites seed
+#   bench/profile.sh [VARIANT...]    default: plain header explicit scope runtime sites seed
 #
 # Runs bench_pairs on one thread under valgrind --tool=callgrind, collecting
 # only inside the variant's timed loop (bench_loop_VARIANT), and prints the
@@ -20,7 +20,7 @@ if [ ! -x "$build/bench/bench_pairs" ]; then
 fi
 cmake --build "$build" -j2 --target bench_pairs >/dev/null
 
-[ $# -gt 0 ] || set -- plain explicit scope runtime sites seed
+[ $# -gt 0 ] || set -- plain header explicit scope runtime sites seed
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '| variant | instructions per pair | x plain |\n|---|---:|---:|\n'
