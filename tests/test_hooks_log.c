@@ -196,25 +196,6 @@ static void my_log(mt_log_level level, const char *message, void *user) {
     g_log_user = user;
 }
 
-/* runs fn with stderr sent to a file; returns what was written */
-static char *capture_stderr(void (*fn)(void *), void *arg) {
-    char path[] = "/tmp/mt_test_stderrXXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(fd, 2);
-    fn(arg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    close(fd);
-    char *text = tu_read_file(path, NULL);
-    unlink(path);
-    assert_non_null(text);
-    return text;
-}
-
 static void bad_free(void *arg) { mt_free(arg); }
 
 static void log_levels_and_messages(void **state) {
@@ -258,7 +239,7 @@ static void log_levels_and_messages(void **state) {
 
     /* NULL restores the default: stderr, "memtally: " lines */
     mt_set_log(NULL, NULL);
-    char *err = capture_stderr(bad_free, stack + 32);
+    char *err = tu_capture_stderr(bad_free, stack + 32);
     assert_int_equal(g_log_calls, 3);
     tu_ptr_text(stack + 32, text);
     assert_non_null(strstr(err, "memtally: "));
@@ -278,7 +259,7 @@ static void log_callback_replaced(void **state) {
     assert_int_equal(g_log_calls, 0);
     assert_int_equal(tu_log_count(MT_LOG_ERROR), 1);
     tu_log_end();
-    char *err = capture_stderr(bad_free, stack + 16);
+    char *err = tu_capture_stderr(bad_free, stack + 16);
     assert_int_equal(tu_log_count(-1), 1);
     assert_non_null(strstr(err, "memtally: "));
     free(err);

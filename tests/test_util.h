@@ -123,6 +123,9 @@ void tu_child_free(tu_child *c);
 
 /* Reads a whole file (plain malloc), NULL if it cannot be read. */
 char *tu_read_file(const char *path, size_t *len);
+/* Runs fn(arg) with this process's stderr sent to a file; returns what was
+ * written there (plain malloc). */
+char *tu_capture_stderr(void (*fn)(void *), void *arg);
 /* Occurrences of needle in hay. */
 size_t tu_count_substr(const char *hay, const char *needle);
 /* The text "%p" prints for ptr. */

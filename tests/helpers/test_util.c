@@ -212,6 +212,24 @@ char *tu_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+char *tu_capture_stderr(void (*fn)(void *), void *arg) {
+    char path[] = "/tmp/mt_test_stderrXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    char *text = tu_read_file(path, NULL);
+    unlink(path);
+    assert_non_null(text);
+    return text;
+}
+
 static char *read_fd_all(int fd) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
