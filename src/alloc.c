@@ -1,12 +1,14 @@
 /*
  * alloc.c - the allocation entry points: the hot path.
  *
- * A tracked malloc is: find the site in the thread's cache (three compares),
- * allocate size + 16 from the backend, write the header, add to the
- * thread's own counters for the site, its category, the category's
- * ancestors and the program. No lock, no atomic read-modify-write. Misses,
- * first calls on a thread, hooks and large-allocation logging are out of
- * line.
+ * A tracked malloc is: one compare for hooks, large blocks and impossible
+ * sizes; find the site's counter slot in the thread's cache (three
+ * compares); move the thread's peak pairs for the site and for the pending
+ * run of its category chain; allocate size + 16 from the backend; add to
+ * the site's counts and write the header. A free reads and checks the
+ * header and does the reverse. No lock, no atomic read-modify-write. Misses,
+ * first calls on a thread, other categories than the pending one, hooks
+ * and large-allocation logging are out of line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -269,9 +271,10 @@ static MT_NOINLINE void *alloc_fast_uncounted(mt__thread *t, mt__snode *n, size_
     return alloc_block(t, size, 0, zero, site_rec(n->site));
 }
 
-/* The backend failed after the block was counted: take the count back.
+/* The backend failed after the block's peak pairs moved: move them back.
  * Another thread publishing meanwhile may have seen the block (at most
- * MT_FLUSH_BYTES, within the bound on peaks with several threads). */
+ * MT_FLUSH_BYTES, within the bound on peaks with several threads); the
+ * counts readers see were never touched. */
 static MT_NOINLINE MT_COLD void *alloc_fast_failed(mt__thread *t, mt__snode *n, size_t size) {
     mt__uncount_alloc_fast(t, n, (int64_t)size);
     errno = ENOMEM;
@@ -283,6 +286,7 @@ MT_INLINE void *alloc_fast(mt__thread *t, mt__snode *n, size_t size, int zero) {
     if (MT_UNLIKELY(!mt__count_alloc_fast(t, n, (int64_t)size))) return alloc_fast_uncounted(t, n, size, zero);
     mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
     if (MT_UNLIKELY(!h)) return alloc_fast_failed(t, n, size);
+    mt__count_alloc_done(n, (int64_t)size);
     mt__header_write(h, size | n->catbits, n->site);
     void *user = h + 1;
     if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
@@ -373,10 +377,12 @@ MT_INLINE bool header_ok(const void *ptr, uint64_t *w0, uint64_t *w1) {
     return false;
 #else
     if (mt__block_needs_care((uintptr_t)ptr)) return false;
-    const mt__header *h = (const mt__header *)ptr - 1;
-    *w0 = h->size;
-    *w1 = mt__header_word1(h);
-    return MT_LIKELY((uint32_t)*w1 < MT_MAX_SITES && ((mt__check_product(h, *w0, (uint32_t)*w1) ^ *w1) >> 32) == 0);
+    /* ptr may be misaligned: the two words are copied, not read in place */
+    const char *h = (const char *)ptr - sizeof(mt__header);
+    __builtin_memcpy(w0, h, sizeof *w0);
+    __builtin_memcpy(w1, h + sizeof *w0, sizeof *w1);
+    return MT_LIKELY((uint32_t)*w1 < MT_MAX_SITES &&
+                     ((mt__check_product((uintptr_t)h, *w0, (uint32_t)*w1) ^ *w1) >> 32) == 0);
 #endif
 }
 

@@ -103,27 +103,20 @@ extern uint64_t mt__secret; /* odd; set once by mt_init from the clock and the a
  * address, size word and site with the secret (an odd multiplier). The
  * second header word (site, check) is written and read as one 64-bit word:
  * the product's high half over the site index. */
-MT_INLINE uint64_t mt__check_product(const mt__header *h, uint64_t size_word, uint32_t site) {
-    return ((uint64_t)(uintptr_t)h + size_word + site) * mt__secret;
+MT_INLINE uint64_t mt__check_product(uintptr_t h, uint64_t size_word, uint32_t site) {
+    return ((uint64_t)h + size_word + site) * mt__secret;
 }
 
 MT_INLINE uint32_t mt__header_check(const mt__header *h, uint64_t size_word, uint32_t site) {
-    return (uint32_t)(mt__check_product(h, size_word, site) >> 32);
+    return (uint32_t)(mt__check_product((uintptr_t)h, size_word, site) >> 32);
 }
 
 MT_INLINE void mt__header_write(mt__header *h, uint64_t size_word, uint32_t site) {
-    uint64_t w1 = (mt__check_product(h, size_word, site) & ~(uint64_t)UINT32_MAX) | site;
+    uint64_t w1 = (mt__check_product((uintptr_t)h, size_word, site) & ~(uint64_t)UINT32_MAX) | site;
     h->size = size_word;
     __builtin_memcpy(&h->site, &w1, sizeof w1);
 }
 
-/* The header's second word, (check << 32 | site) on the little-endian
- * machines memtally runs on. */
-MT_INLINE uint64_t mt__header_word1(const mt__header *h) {
-    uint64_t w1;
-    __builtin_memcpy(&w1, &h->site, sizeof w1);
-    return w1;
-}
 _Static_assert(offsetof(mt__header, check) == offsetof(mt__header, site) + 4, "site and check form one word");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the header's second word is (check << 32 | site)");
 
@@ -409,13 +402,16 @@ MT_INLINE bool mt__pair_sub(mt__pnode *p, int64_t size) {
  *
  * A pending change must be applied before any slot of its run changes on
  * its own (a peak depends on the order), so a block whose chain does not
- * end with the pending run stops it. After MT_PEND_RUN blocks in a row
- * whose chains share at least their last two slots (a category's total and
- * the program's) and more than the pending run, the shared slots become
- * the pending run. So a run of one category costs one pair per block (the
- * inline fast path), siblings taking turns pay for their own slots and one
- * pair for their common ancestors, and a thread jumping across the tree
- * pays about what it would with no pending pair. */
+ * end with the pending run stops it. Without a pending run, MT_PEND_RUN
+ * blocks in a row whose chains share at least their last two slots (a
+ * category's total and the program's) make the shared slots the pending
+ * run; under a run that is not a whole chain, MT_PEND_RUN blocks in a row
+ * of one category make that category's whole chain the pending run (a
+ * longer shared end that is not a whole chain is not looked for there).
+ * So a run of one category costs one pair per block (the inline fast
+ * path), siblings taking turns pay for their own slots and one pair for
+ * their common ancestors, and a thread jumping across the tree pays about
+ * what it would with no pending pair. */
 void mt__peaks_unpended(mt__thread *t, const struct mt__site *s, int64_t d, bool up);
 void mt__flush_pnode(mt__thread *t, uint32_t pnode);
 void mt__pend_fold(mt__thread *t);                          /* past MT_FLUSH_BYTES */
@@ -454,11 +450,13 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
  * counts everything and returns true, or changes nothing and returns false
  * (the caller then uses mt__count_alloc / mt__count_free).
  *
- * An allocation is counted before the backend is asked for the memory (the
- * work overlaps the lookup instead of waiting for malloc to return); the
- * two highest deltas it may raise are kept in the thread record so that
- * mt__uncount_alloc_fast can take the count back exactly when the backend
- * fails. */
+ * An allocation's peak pairs are moved before the backend is asked for the
+ * memory (the work overlaps the lookup instead of waiting for malloc to
+ * return); the two highest deltas it may raise are kept in the thread
+ * record so that mt__uncount_alloc_fast can take the move back exactly when
+ * the backend fails. The cumulative counts, which readers must never see
+ * go down, are bumped by the caller once the block exists
+ * (mt__count_alloc_done). */
 MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
     if (MT_UNLIKELY(n->catbits != t->pend_bits)) return false;
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
@@ -466,8 +464,6 @@ MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
     int64_t sm = mt__ld(&n->p.maxdelta), pm = mt__ld(&t->pendp.maxdelta);
     t->undo_smax = sm;
     t->undo_pmax = pm;
-    mt__bump(&n->alloc_bytes, size);
-    mt__bump(&n->allocs, 1);
     mt__st(&n->p.delta, sd);
     if (sd > sm) mt__st(&n->p.maxdelta, sd);
     mt__st(&t->pendp.delta, pd);
@@ -476,12 +472,15 @@ MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
 }
 
 MT_INLINE void mt__uncount_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
-    mt__bump(&n->alloc_bytes, -size);
-    mt__bump(&n->allocs, -1);
     mt__st(&n->p.delta, mt__ld(&n->p.delta) - size);
     mt__st(&n->p.maxdelta, t->undo_smax);
     mt__st(&t->pendp.delta, mt__ld(&t->pendp.delta) - size);
     mt__st(&t->pendp.maxdelta, t->undo_pmax);
+}
+
+MT_INLINE void mt__count_alloc_done(mt__snode *n, int64_t size) {
+    mt__bump(&n->alloc_bytes, size);
+    mt__bump(&n->allocs, 1);
 }
 
 /* The caller has checked that the block's category is the pending one. */

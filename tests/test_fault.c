@@ -9,6 +9,8 @@
 #include "../src/internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,6 +355,60 @@ static void failure_in_a_run_changes_no_peak(void **state) {
     for (int i = 0; i < 8; i++) mt_free(p[i]);
 }
 
+/* ---- failures on one thread while another reads ------------------------ */
+
+static _Atomic int g_mt_fail, g_mt_stop;
+static void *mt_be_malloc(size_t n) {
+    if (atomic_load_explicit(&g_mt_fail, memory_order_relaxed)) return NULL;
+    return malloc(n);
+}
+static void *mt_be_calloc(size_t c, size_t n) { return calloc(c, n); }
+static void *mt_be_realloc(void *p, size_t n) { return realloc(p, n); }
+static void mt_be_free(void *p) { free(p); }
+static const mt__backend g_mt_failing = {mt_be_malloc, mt_be_calloc, mt_be_realloc, mt_be_free};
+
+static void *failing_writer(void *arg) {
+    (void)arg;
+    void *keep[8];
+    for (int i = 0; i < 8; i++) keep[i] = mt_alloc(100, "Fault::Undo", F, 1); /* the category goes pending */
+    atomic_store(&g_mt_fail, 1);
+    while (!atomic_load(&g_mt_stop)) assert_null(mt_alloc(100, "Fault::Undo", F, 1));
+    atomic_store(&g_mt_fail, 0);
+    for (int i = 0; i < 8; i++) mt_free(keep[i]);
+    return NULL;
+}
+
+/* The hot path moves a block's peak pairs before the backend call and
+ * back when it fails; a reader meanwhile must never see a count or a
+ * byte total go down. */
+static void counts_never_go_down_on_failure(void **state) {
+    (void)state;
+    mt_set_hooks(NULL);
+    mt__backend_set(&g_mt_failing); /* no other thread runs yet */
+    atomic_store(&g_mt_fail, 0);
+    atomic_store(&g_mt_stop, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, failing_writer, NULL), 0);
+    while (!atomic_load(&g_mt_fail)) {
+    }
+    uint64_t last_count = 0, last_bytes = 0;
+    long drops = 0, reads = 0;
+    for (long i = 0; i < 2000000 && drops == 0; i++) {
+        mt_stats c;
+        if (mt_category_stats("Fault::Undo", 0, &c) != 0) continue;
+        reads++;
+        if (c.alloc_count < last_count || c.total_allocated < last_bytes) drops++;
+        last_count = c.alloc_count;
+        last_bytes = c.total_allocated;
+    }
+    atomic_store(&g_mt_stop, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    mt__backend_set(&g_failing);
+    assert_true(reads > 0);
+    assert_int_equal(drops, 0);
+    tu_assert_stats(tu_cat_self("Fault::Undo"), 800, 800, 8, 8);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_function_fails_cleanly),
@@ -360,6 +416,7 @@ int main(void) {
         cmocka_unit_test(raw_alloc_fails),
         cmocka_unit_test(recovers_after_failure),
         cmocka_unit_test(failure_in_a_run_changes_no_peak),
+        cmocka_unit_test(counts_never_go_down_on_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,16 +2,19 @@
  * test_peaks.c - peaks are exact when one thread does all the allocating
  * and freeing: a model check.
  *
- * A seeded random program allocates, frees and reallocates blocks in a tree
- * of categories, in runs of one category, alternating siblings, jumping
- * across the tree, with sizes that now and then pass memtally's publishing
- * step. A model keeps every peak the way the API defines it (the highest
+ * A seeded random program allocates (malloc, calloc and aligned blocks),
+ * frees and reallocates blocks in a tree of categories, in runs of one
+ * category, alternating siblings, jumping across the tree, some of it with
+ * category NULL under a scope and some with the backend failing now and
+ * then, with sizes that now and then pass memtally's publishing step. A model keeps every peak the way the API defines it (the highest
  * `current` reached): the program's, each category's alone and with its
  * descendants, and each site's. memtally's figures must equal the model's
  * exactly, checked while the program runs (a rotating category every step,
  * everything at the end of each phase).
  */
 #include "test_util.h"
+
+#include "../src/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,19 @@ static void model_move(int cat, int line, int64_t d) {
 
 static const char *api_cat(int cat) { return cat == UNCAT ? NULL : cat_name[cat]; }
 
+/* The scope pushed for the phase (-1: none): where category NULL goes. */
+static int g_scope = -1;
+static int null_cat(void) { return g_scope >= 0 ? g_scope : UNCAT; }
+
+/* A backend that fails one request in g_fail_every (0: never). */
+static unsigned g_fail_every;
+static int backend_fails(void) { return g_fail_every && rnd() % g_fail_every == 0; }
+static void *be_malloc(size_t n) { return backend_fails() ? NULL : malloc(n); }
+static void *be_calloc(size_t c, size_t n) { return backend_fails() ? NULL : calloc(c, n); }
+static void *be_realloc(void *p, size_t n) { return backend_fails() ? NULL : realloc(p, n); }
+static void be_free(void *p) { free(p); }
+static const mt__backend g_backend = {be_malloc, be_calloc, be_realloc, be_free};
+
 static size_t pick_size(void) {
     uint32_t r = rnd() % 1000;
     if (r < 900) return 1 + rnd() % 4096;
@@ -77,10 +93,21 @@ static void do_alloc(int cat) {
     if (nlive == MAX_LIVE) return;
     int line = (int)(rnd() % NSITE_LINES);
     size_t size = pick_size();
-    void *p = mt_alloc(size, api_cat(cat), F, 100 + line);
-    assert_non_null(p);
-    live[nlive++] = (block){p, cat, line, size};
-    model_move(cat, line, (int64_t)size);
+    const char *name = api_cat(cat);
+    if (g_scope >= 0 && rnd() % 4 == 0) name = NULL; /* the scope's category */
+    int counted = name ? cat : null_cat();
+    void *p;
+    switch (rnd() % 8) {
+    case 0: p = mt_aligned_alloc((size_t)32 << (rnd() % 8), size, name, F, 100 + line); break;
+    case 1: p = mt_calloc(1, size, name, F, 100 + line); break;
+    default: p = mt_alloc(size, name, F, 100 + line); break;
+    }
+    if (!p) {
+        assert_true(g_fail_every != 0);
+        return;
+    }
+    live[nlive++] = (block){p, counted, line, size};
+    model_move(counted, line, (int64_t)size);
 }
 
 static void do_free(int i) {
@@ -92,6 +119,9 @@ static void do_free(int i) {
 
 /* A realloc counts as a free of the old block, then an allocation at the
  * realloc's site in the category given (the old one for NULL). */
+/* A realloc counts as a free of the old block, then an allocation at the
+ * realloc's site in the category given (the old one for NULL, scope or
+ * not); a failed one changes nothing. */
 static void do_realloc(int i, int cat) {
     block *b = &live[i];
     int keep = rnd() % 2 || cat == UNCAT; /* category NULL keeps the old one */
@@ -99,7 +129,10 @@ static void do_realloc(int i, int cat) {
     int line = (int)(rnd() % NSITE_LINES);
     size_t size = pick_size();
     void *p = mt_realloc(b->p, size, keep ? NULL : api_cat(cat), F, 100 + line);
-    assert_non_null(p);
+    if (!p) {
+        assert_true(g_fail_every != 0);
+        return;
+    }
     model_move(b->cat, b->line, -(int64_t)b->size);
     model_move(new_cat, line, (int64_t)size);
     *b = (block){p, new_cat, line, size};
@@ -152,6 +185,9 @@ static int next_cat(int pattern, int prev) {
 
 static void one_phase(int pattern, int steps) {
     int cat = (int)(rnd() % NCAT);
+    g_scope = rnd() % 3 == 0 ? (int)(rnd() % (NCAT - 1)) : -1;
+    if (g_scope >= 0) mt_scope_push(cat_name[g_scope]);
+    g_fail_every = rnd() % 3 == 0 ? 20 : 0;
     for (int s = 0; s < steps; s++) {
         cat = next_cat(pattern, cat);
         uint32_t r = rnd() % 100;
@@ -166,11 +202,15 @@ static void one_phase(int pattern, int steps) {
             assert_int_equal(g.peak, g_all.peak);
         }
     }
+    g_fail_every = 0;
+    if (g_scope >= 0) mt_scope_pop();
+    g_scope = -1;
     check_all();
 }
 
 static void peaks_match_the_model(void **state) {
     (void)state;
+    mt__backend_set(&g_backend);
     /* every category exists before the first check */
     for (int c = 0; c < NCAT; c++) mt_free(mt_alloc(1, api_cat(c), F, 99));
     /* those 1-byte blocks raised peaks by one byte each, one at a time */
@@ -179,12 +219,13 @@ static void peaks_match_the_model(void **state) {
         g_self[c].peak = 1;
         for (int p = c; p >= 0; p = cat_parent[p]) g_total[p].peak = 1;
     }
-    for (int seed = 1; seed <= 24; seed++) {
+    for (int seed = 1; seed <= 60; seed++) {
         rng = 0x9E3779B97F4A7C15ull * (uint64_t)seed;
         one_phase(seed % NPATTERN, 1500 + (int)(rnd() % 1500));
     }
     while (nlive) do_free(nlive - 1);
     check_all();
+    mt__backend_set(NULL);
 }
 
 int main(void) {
