@@ -312,28 +312,30 @@ MT_INLINE void mt__text_ends(const char *s, size_t n, uint64_t *head, uint64_t *
 }
 
 typedef struct mt__thread {
+    /* What the hot path reads and writes, in the record's first cache line. */
     mt__snode *snodes;               /* [MT_MAX_SITES], reserved, touched lazily */
-    mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
     uintptr_t scope_key;             /* catkey for category NULL: (scope cat << 1) | 1 */
     /* The pending pair: a change not yet applied to the peak slots at the
      * end of a chain (a category's own slot or some ancestor's total, on up
      * to the program's). Blocks whose chains end that way count it once
      * instead of once per slot. */
-    _Atomic(const uint32_t *) pend_chain; /* into a site's poff[]: the first slot of the
-                                           * pending run of slots, which ends with the
-                                           * program's (offset 0); NULL: none */
-    mt__pnode pendp;
     uint64_t pend_bits;              /* when the run is a category's whole chain, that
                                       * category's header bits (mt__snode.catbits); else
                                       * MT_PEND_NONE */
-    uint32_t pend_off;               /* *pend_chain */
+    mt__pnode pendp;
+    int64_t undo_smax, undo_pmax;    /* see mt__count_alloc_fast */
     uint32_t pend_len;               /* slots in the run, 0: no pending pair */
+    uint32_t pend_off;               /* *pend_chain */
+    /* The rest. */
+    mt__pnode *pnodes;               /* [MT_MAX_PNODES] */
+    _Atomic(const uint32_t *) pend_chain; /* into a site's poff[]: the first slot of the
+                                           * pending run of slots, which ends with the
+                                           * program's (offset 0); NULL: none */
     /* The last blocks counted: without a pending pair, run_len in a row
      * whose chains share their last run_common slots, the last at run_site;
      * under one, run_len in a row of category run_cat */
     const struct mt__site *run_site;
     uint32_t run_common, run_len, run_cat;
-    int64_t undo_smax, undo_pmax;    /* see mt__count_alloc_fast */
     uint32_t scope[MT_SCOPE_DEPTH];
     int scope_depth;                 /* may exceed MT_SCOPE_DEPTH: extra pushes are counted only */
     int in_hook;
@@ -341,6 +343,7 @@ typedef struct mt__thread {
     mt__name_memo names[MT_NAME_MEMO];
     mt__cache_entry cache[MT_CACHE_SIZE];
 } mt__thread;
+_Static_assert(offsetof(mt__thread, pnodes) == 64, "the hot fields fill one cache line");
 
 extern MT_TLS mt__thread *mt__tls;
 

@@ -539,6 +539,36 @@ static void site_pc_outside_modules(void **state) {
     mt_free(p);
 }
 
+/* A run of blocks from one site makes that site's own counters the pending
+ * ones on the hot path; an aligned block from the same site, and blocks
+ * freed after it, still go where they belong. */
+static void aligned_block_inside_a_run_of_its_site(void **state) {
+    (void)state;
+    const int line = __LINE__;
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = mt_alloc(64, "Alloc::Run", F, line);
+        assert_non_null(p[i]);
+    }
+    void *a = mt_aligned_alloc(256, 100, "Alloc::Run", F, line);
+    assert_non_null(a);
+    assert_true(is_aligned(a, 256));
+    void *q = mt_alloc(64, "Alloc::Run", F, line);
+    assert_non_null(q);
+    mt_free(a);
+    mt_stats s;
+    assert_int_equal(tu_site_stats(F, line, "Alloc::Run", &s), 1);
+    tu_assert_stats(s, 9 * 64 + 100, 100, 10, 1);
+    assert_int_equal(s.peak, 9 * 64 + 100);
+    mt_free(q);
+    for (int i = 0; i < 8; i++) mt_free(p[i]);
+    assert_int_equal(tu_site_stats(F, line, "Alloc::Run", &s), 1);
+    tu_assert_stats(s, 9 * 64 + 100, 9 * 64 + 100, 10, 10);
+    assert_int_equal(s.peak, 9 * 64 + 100);
+    tu_assert_stats(tu_cat_self("Alloc::Run"), 9 * 64 + 100, 9 * 64 + 100, 10, 10);
+    assert_int_equal(tu_cat_self("Alloc::Run").peak, 9 * 64 + 100);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(alloc_basic),
@@ -560,6 +590,7 @@ int main(void) {
         cmocka_unit_test(macros_capture_site),
         cmocka_unit_test(same_site_accumulates),
         cmocka_unit_test(site_pc_outside_modules),
+        cmocka_unit_test(aligned_block_inside_a_run_of_its_site),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
