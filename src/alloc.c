@@ -257,7 +257,7 @@ oom:
 
 /* The general path: place the block, count it slot by slot, then hooks
  * and large-allocation logging. NULL with errno set on failure. */
-static void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
+MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int zero, const mt__site *site) {
     void *user = place_block(size, alignment, zero, site);
     if (MT_UNLIKELY(!user)) return NULL;
     mt__count_alloc(t, site, (int64_t)size);
