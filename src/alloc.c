@@ -76,7 +76,8 @@ MT_INLINE bool on_my_stack(const void *p) {
 /* A category name in a writable buffer: its text decides, every call. The
  * thread's memo answers for a name seen before without hashing it. */
 static uint32_t name_lookup(mt__thread *t, const char *cat) {
-    size_t len = mt__cat_normalize(cat);
+    size_t len = strnlen(cat, MT_MAX_NAME + 1);
+    if (MT_UNLIKELY(len > MT_MAX_NAME)) len = mt__cat_normalize(cat); /* cut, and warned about once */
     uint64_t head, tail, mid = 0;
     mt__text_ends(cat, len, &head, &tail);
     if (len > 16) memcpy(&mid, cat + 8, 8);
