@@ -434,10 +434,16 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
     }
     uint32_t own = np - floor;
     char *base = (char *)t->pnodes;
-    for (uint32_t i = 0; i < own; i++) {
-        mt__pnode *p = (mt__pnode *)(base + s->poff[i]);
-        if (up ? mt__pair_add(p, d) : mt__pair_sub(p, -d)) mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode));
+#define MT_PEAK_OWN(i)                                                                                  \
+    if (up ? mt__pair_add((mt__pnode *)(base + s->poff[i]), d) : mt__pair_sub((mt__pnode *)(base + s->poff[i]), -d)) \
+    mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode))
+    if (MT_LIKELY(own == 2)) { /* a category and its total under a pending parent */
+        MT_PEAK_OWN(0);
+        MT_PEAK_OWN(1);
+    } else {
+        for (uint32_t i = 0; i < own; i++) MT_PEAK_OWN(i);
     }
+#undef MT_PEAK_OWN
     if (up ? mt__pair_add(&t->pendp, d) : mt__pair_sub(&t->pendp, -d)) mt__pend_fold(t);
     if (own == 0) return;
     if (s->cat != t->run_cat) {
