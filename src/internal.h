@@ -469,14 +469,19 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
 MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
     if (MT_UNLIKELY(n->catbits != t->pend_bits)) return false;
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
-    if (MT_UNLIKELY((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES))) return false;
     int64_t sm = mt__ld(&n->p.maxdelta), pm = mt__ld(&t->pendp.maxdelta);
+    if (MT_UNLIKELY((sd > sm) | (pd > pm))) {
+        /* A highest delta rises. Neither pair's highest delta is ever
+         * above MT_FLUSH_BYTES (each is published, or folded, as soon as it
+         * passes it), so only here can a delta pass it: the slow path's. */
+        if ((sd > MT_FLUSH_BYTES) | (pd > MT_FLUSH_BYTES)) return false;
+        if (sd > sm) mt__st(&n->p.maxdelta, sd);
+        if (pd > pm) mt__st(&t->pendp.maxdelta, pd);
+    }
     t->undo_smax = sm;
     t->undo_pmax = pm;
     mt__st(&n->p.delta, sd);
-    if (sd > sm) mt__st(&n->p.maxdelta, sd);
     mt__st(&t->pendp.delta, pd);
-    if (pd > pm) mt__st(&t->pendp.maxdelta, pd);
     return true;
 }
 
