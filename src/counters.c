@@ -169,12 +169,6 @@ static void pend_start(mt__thread *t, const mt__site *s, uint32_t len) {
     t->run_cat = UINT32_MAX;
 }
 
-/* Moves one peak slot of this thread by d (up: an allocation). */
-MT_INLINE void slot_move(mt__thread *t, uint32_t off, int64_t d, bool up) {
-    mt__pnode *p = (mt__pnode *)((char *)t->pnodes + off);
-    if (up ? mt__pair_add(p, d) : mt__pair_sub(p, -d)) flush_pnode(t, off / (uint32_t)sizeof(mt__pnode), false);
-}
-
 /* How many slots at the end of their chains a and b share, up to `most`. */
 static uint32_t common_tail(const mt__site *a, const mt__site *b, uint32_t most) {
     uint32_t n = 0;
@@ -187,7 +181,7 @@ static uint32_t common_tail(const mt__site *a, const mt__site *b, uint32_t most)
  * their last two slots make those the next pending run. */
 void mt__peaks_unpended(mt__thread *t, const mt__site *s, int64_t d, bool up) {
     if (t->pend_len) pend_stop(t, false);
-    for (uint32_t i = 0; i < s->npeak; i++) slot_move(t, s->poff[i], d, up);
+    for (uint32_t i = 0; i < s->npeak; i++) mt__slot_move(t, s->poff[i], d, up);
     const mt__site *r = t->run_site;
     uint32_t c = r ? common_tail(r, s, t->run_common) : 0;
     t->run_site = s;

@@ -424,6 +424,13 @@ void mt__pend_deepen(mt__thread *t, const struct mt__site *s); /* s's whole chai
  * bit 0 set. */
 #define MT_PEND_NONE 1u
 
+/* Moves the peak slot at byte offset off of this thread by d (up: an
+ * allocation), publishing it past MT_FLUSH_BYTES. */
+MT_INLINE void mt__slot_move(mt__thread *t, uint32_t off, int64_t d, bool up) {
+    mt__pnode *p = (mt__pnode *)((char *)t->pnodes + off);
+    if (up ? mt__pair_add(p, d) : mt__pair_sub(p, -d)) mt__flush_pnode(t, off / (uint32_t)sizeof(mt__pnode));
+}
+
 /* Moves the slots of s's chain by d (up: an allocation): those above the
  * pending run one by one, the run through the pending pair. */
 MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, bool up) {
@@ -433,17 +440,12 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
         return;
     }
     uint32_t own = np - floor;
-    char *base = (char *)t->pnodes;
-#define MT_PEAK_OWN(i)                                                                                  \
-    if (up ? mt__pair_add((mt__pnode *)(base + s->poff[i]), d) : mt__pair_sub((mt__pnode *)(base + s->poff[i]), -d)) \
-    mt__flush_pnode(t, s->poff[i] / (uint32_t)sizeof(mt__pnode))
     if (MT_LIKELY(own == 2)) { /* a category and its total under a pending parent */
-        MT_PEAK_OWN(0);
-        MT_PEAK_OWN(1);
+        mt__slot_move(t, s->poff[0], d, up);
+        mt__slot_move(t, s->poff[1], d, up);
     } else {
-        for (uint32_t i = 0; i < own; i++) MT_PEAK_OWN(i);
+        for (uint32_t i = 0; i < own; i++) mt__slot_move(t, s->poff[i], d, up);
     }
-#undef MT_PEAK_OWN
     if (up ? mt__pair_add(&t->pendp, d) : mt__pair_sub(&t->pendp, -d)) mt__pend_fold(t);
     if (own == 0) return;
     if (s->cat != t->run_cat) {
