@@ -30,6 +30,17 @@ static int record(const mt_delta *d, void *user) {
     return r->n == r->stop_at ? 7 : 0;
 }
 
+/* mt_snapshot_diff_report(a, b) as a string (plain malloc). */
+static char *diff_text(const mt_snapshot *a, const mt_snapshot *b) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    assert_non_null(m);
+    assert_int_equal(mt_snapshot_diff_report(a, b, m), 0);
+    assert_int_equal(fclose(m), 0);
+    return buf;
+}
+
 static void assert_delta(const mt_delta *d, int64_t current, int64_t allocated, int64_t freed, int64_t allocs,
                          int64_t frees) {
     assert_int_equal(d->current, current);
@@ -106,12 +117,7 @@ static void test_diff_values(void **state) {
     assert_int_equal(stop1.n, 1);
 
     /* the text form */
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&buf, &n);
-    assert_non_null(m);
-    assert_int_equal(mt_snapshot_diff_report(before, after, m), 0);
-    fclose(m);
+    char *buf = diff_text(before, after);
     assert_string_equal(buf,
                         "memtally snapshot diff: \"before\" -> \"after\"\n"
                         "global: current +2.02 KiB, allocated +4.50 KiB, freed +2.48 KiB, allocs +4, frees +3\n"
@@ -119,9 +125,7 @@ static void test_diff_values(void **state) {
                         "  Snap::New: current +1.00 KiB, allocated +2.00 KiB, freed +1.00 KiB, allocs +2, frees +1\n");
     free(buf);
 
-    m = open_memstream(&buf, &n);
-    assert_int_equal(mt_snapshot_diff_report(after, before, m), 0);
-    fclose(m);
+    buf = diff_text(after, before);
     assert_non_null(strstr(buf, "global: current -2.02 KiB, allocated -4.50 KiB, freed -2.48 KiB, allocs -4, frees -3\n"));
     free(buf);
 
@@ -140,11 +144,7 @@ static void test_diff_report_unchanged(void **state) {
     mt_snapshot *c = mt_snapshot_take("c");
     assert_true(a && b && c);
 
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&buf, &n);
-    assert_int_equal(mt_snapshot_diff_report(b, c, m), 0);
-    fclose(m);
+    char *buf = diff_text(b, c);
     assert_string_equal(buf,
                         "memtally snapshot diff: \"odd\\x0alabel\" -> \"c\"\n"
                         "global: current 0 B, allocated 0 B, freed 0 B, allocs 0, frees 0\n"
@@ -152,9 +152,7 @@ static void test_diff_report_unchanged(void **state) {
     free(buf);
 
     /* a category that came and went still shows its traffic */
-    m = open_memstream(&buf, &n);
-    assert_int_equal(mt_snapshot_diff_report(a, b, m), 0);
-    fclose(m);
+    buf = diff_text(a, b);
     assert_string_equal(buf,
                         "memtally snapshot diff: (no label) -> \"odd\\x0alabel\"\n"
                         "global: current 0 B, allocated +100 B, freed +100 B, allocs +1, frees +1\n"
@@ -255,10 +253,7 @@ static void test_concurrent(void **state) {
         free(buf);
         mt_snapshot *cur = mt_snapshot_take("n");
         assert_non_null(cur);
-        m = open_memstream(&buf, &n);
-        assert_int_equal(mt_snapshot_diff_report(prev, cur, m), 0);
-        fclose(m);
-        free(buf);
+        free(diff_text(prev, cur));
         mt_snapshot_free(prev);
         prev = cur;
     }

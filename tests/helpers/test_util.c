@@ -131,21 +131,17 @@ int tu_site_count(const char *file, int line) {
     return q.hits;
 }
 
-mt_stats tu_cat_self(const char *category) {
+static mt_stats cat_stats(const char *category, int include_children) {
     mt_stats s;
     memset(&s, 0xA5, sizeof s);
-    int rc = mt_category_stats(category, 0, &s);
+    int rc = mt_category_stats(category, include_children, &s);
     if (rc != 0) fail_msg("category \"%s\" does not exist", category);
     return s;
 }
 
-mt_stats tu_cat_total(const char *category) {
-    mt_stats s;
-    memset(&s, 0xA5, sizeof s);
-    int rc = mt_category_stats(category, 1, &s);
-    if (rc != 0) fail_msg("category \"%s\" does not exist", category);
-    return s;
-}
+mt_stats tu_cat_self(const char *category) { return cat_stats(category, 0); }
+
+mt_stats tu_cat_total(const char *category) { return cat_stats(category, 1); }
 
 static int cat_collect(const mt_category_info *info, void *user) {
     tu_cat_list *l = user;
