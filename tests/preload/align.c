@@ -21,19 +21,8 @@
 static volatile size_t size_max = SIZE_MAX;
 static volatile size_t zero;
 #define RT(x) ((size_t)(x) + zero)
-/* Every call goes through a volatile pointer: compilers know these
- * functions and would otherwise drop a malloc/free pair or a failing call
- * whose result is only compared with NULL. */
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void *(*volatile f_reallocarray)(void *, size_t, size_t) = reallocarray;
-static void *(*volatile f_aligned_alloc)(size_t, size_t) = aligned_alloc;
-static void *(*volatile f_memalign)(size_t, size_t) = memalign;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile f_valloc)(size_t) = valloc;
-static void *(*volatile f_pvalloc)(size_t) = pvalloc;
-static void (*volatile f_free)(void *) = free;
+/* Every call goes through a volatile pointer (calls.h). */
+#include "calls.h"
 static unsigned long long allocs, frees, allocated, freed;
 static int failed;
 

@@ -16,8 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void (*volatile f_free)(void *) = free;
+#include "calls.h"
 void *volatile fe_keep; /* live at exit; volatile: no tail call, no dropped store */
 
 __attribute__((noinline)) void fe_parent_work(void) {

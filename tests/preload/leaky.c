@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void (*volatile f_free)(void *) = free;
+#include "calls.h"
 void *volatile sink;
 
 __attribute__((noinline)) void leak_here(void) { sink = f_malloc(1234); }

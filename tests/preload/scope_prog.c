@@ -24,9 +24,7 @@ static int failed;
     } while (0)
 
 /* volatile: the compiler must not drop a malloc/free pair */
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void (*volatile f_free)(void *) = free;
+#include "calls.h"
 
 int main(void) {
     enum { N = 10 };

@@ -12,16 +12,7 @@
 #include <string.h>
 
 /* volatile pointers: the compiler must not drop or merge any call */
-static void *(*volatile f_malloc)(size_t) = malloc;
-static void *(*volatile f_calloc)(size_t, size_t) = calloc;
-static void *(*volatile f_realloc)(void *, size_t) = realloc;
-static void *(*volatile f_reallocarray)(void *, size_t, size_t) = reallocarray;
-static void *(*volatile f_aligned_alloc)(size_t, size_t) = aligned_alloc;
-static void *(*volatile f_memalign)(size_t, size_t) = memalign;
-static int (*volatile f_posix_memalign)(void **, size_t, size_t) = posix_memalign;
-static void *(*volatile f_valloc)(size_t) = valloc;
-static char *(*volatile f_strdup)(const char *) = strdup;
-static void (*volatile f_free)(void *) = free;
+#include "calls.h"
 void *volatile live1, *volatile live2;
 int xd_linked(void);
 
