@@ -58,6 +58,14 @@ site_sum() {
         "allocs=\(map(.allocs) | add // 0) allocated=\(map(.allocated) | add // 0) current=\(map(.current) | add // 0)"' "$1"
 }
 
+# The parent's report of forkexec: its own sites and none of a child's.
+check_parent_report() {
+    got=$(site_sum "$report" fe_parent_work)
+    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "parent's report: fe_parent_work $got"
+    site_functions "$report" | grep -q '^fe_.*child' && fail "a child's allocations are in the parent's report"
+    return 0
+}
+
 check_expect() {
     python3 "$here/check_report.py" "$report" out.txt || fail "the report disagrees with the program's own count"
 }
@@ -90,9 +98,7 @@ forkexec)
     shim_run -- "$prog" > out.txt || status=$?
     [ "$status" -eq 0 ] || fail "forkexec failed (status $status): a child wrote the report or failed"
     [ "$(ls reports)" = out.json ] || fail "expected reports/out.json alone, found: $(ls reports)"
-    got=$(site_sum "$report" fe_parent_work)
-    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "fe_parent_work in the report: $got"
-    site_functions "$report" | grep -q '^fe_.*child' && fail "a child's allocations are in the parent's report"
+    check_parent_report
     echo "one report, the parent's: fe_parent_work $got"
     ;;
 forkexec_follow)
@@ -108,9 +114,7 @@ forkexec_follow)
     site_functions "reports/out.$exec_pid.json" | grep -q '^fe_parent_work$' && fail "the exec'd child's report has the parent's sites"
     got=$(site_sum "reports/out.$fork_pid.json" fe_fork_child_work)
     [ "$got" = "allocs=8 allocated=14777 current=777" ] || fail "forked child's report: fe_fork_child_work $got"
-    got=$(site_sum "$report" fe_parent_work)
-    [ "$got" = "allocs=6 allocated=9242 current=4242" ] || fail "parent's report: fe_parent_work $got"
-    site_functions "$report" | grep -q '^fe_.*child' && fail "a child's allocations are in the parent's report"
+    check_parent_report
     echo "three reports, one per process"
     ;;
 forkexec_pid)
