@@ -343,8 +343,13 @@ static void fork_parent(void) {
     pthread_mutex_unlock(&orphan_lock);
 }
 /* In the child the forking thread has a new id, which glibc's rwlock
- * checks on unlock: start the lock afresh instead (nothing else runs). */
+ * checks on unlock: start the lock afresh instead (nothing else runs).
+ * ThreadSanitizer, which cannot see the fresh start, is told of an unlock
+ * first (what glibc does with it is overwritten). */
 static void fork_child(void) {
+#if MT_HAVE_TSAN
+    pthread_rwlock_unlock(&threads_lock);
+#endif
     pthread_rwlock_t fresh = THREADS_LOCK_INIT;
     memcpy(&threads_lock, &fresh, sizeof fresh);
     mt__registry_unlock();

@@ -12,4 +12,6 @@ foreach(t test_report test_snapshot test_leak)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 60)
 endforeach()
+# a snapshot taken while threads allocate
+set_tests_properties(test_snapshot PROPERTIES LABELS threads)
 target_compile_definitions(test_report PRIVATE MT_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/golden")
