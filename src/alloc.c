@@ -207,8 +207,9 @@ void mt__log_large(size_t size, const mt__site *s) {
     const char *cat = mt__cats[s->cat].name;
     if (s->file)
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s at %s:%d", size, cat, s->file, s->line);
-    else if (s->pc)
-        mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s from %p", size, cat, s->pc);
+    else if (s->pc) /* preload: the calling function, named once per site */
+        mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s from %s (%p)", size, cat,
+                mt__site_function((mt__site *)s), s->pc);
     else
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s (unknown site)", size, cat);
 }

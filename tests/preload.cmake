@@ -55,6 +55,7 @@ mt_preload_case(forkexec 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(forkexec_follow 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(forkexec_pid 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(leak 60 $<TARGET_FILE:mt_pl_leaky>)
+mt_preload_case(large 60 $<TARGET_FILE:mt_pl_leaky>)
 mt_preload_case(depth 60 $<TARGET_FILE:mt_pl_depth>)
 
 # Real programs: output, stderr and exit status unchanged under the shim;

@@ -13,6 +13,7 @@
 #   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
 #   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
+#   large PROG                      MEMTALLY_LARGE logs a large block's function
 #   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
 #   valgrind PROG                   global numbers equal valgrind's
 set -eu
@@ -142,6 +143,15 @@ leak)
     grep -q '4321 .*leak_there' err.txt || fail "the leak check does not name leak_there with 4321 bytes"
     grep -q 'no_leak' err.txt && fail "the leak check names no_leak, which freed its block"
     grep -q '5555 bytes' err.txt || fail "the leak check's total is not 5555 bytes (libc's own buffers must be released first)"
+    ;;
+large)
+    status=0
+    LD_PRELOAD="$shim" MEMTALLY_LARGE=4200 "$prog" > out.txt 2> err.txt || status=$?
+    cat err.txt
+    [ "$status" -eq 0 ] || fail "leaky exited $status"
+    grep -q 'large allocation: 4321 bytes in category Uncategorized from leak_there (0x[0-9a-f]*)' err.txt ||
+        fail "the 4321-byte block is not logged with its function"
+    [ "$(grep -c 'large allocation' err.txt)" = 1 ] || fail "expected one large allocation (4321 bytes), found: $(grep 'large allocation' err.txt)"
     ;;
 depth)
     for depth in 1 2 3; do
