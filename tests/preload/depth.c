@@ -1,16 +1,19 @@
 /*
  * depth.c - allocation wrappers for MEMTALLY_STACK_DEPTH. dp_caller_a gets
  * 4321 bytes through the program's own wrapper dp_wrapper; dp_caller_b
- * gets 24 bytes through libc's strdup. Built without sibling-call
- * optimisation so that every function keeps its frame. Expected sites:
- *   depth 1: dp_wrapper, and a libc function (strdup's malloc call)
- *   depth 2: dp_wrapper, dp_caller_b      (libc frames skipped)
- *   depth 3: dp_caller_a, dp_top          (one more frame up)
+ * gets 24 bytes through libc's strdup; dp_compare, a qsort comparison
+ * that dp_sort passes to libc, gets 77 bytes on its first call, under
+ * qsort's recursive merge sort (a dozen libc frames: more than the
+ * unwinder's first try looks at). Built without sibling-call optimisation
+ * so that every function keeps its frame. Expected sites:
+ *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare
+ *   depth 2: dp_wrapper, dp_caller_b, dp_compare     (libc frames skipped)
+ *   depth 3: dp_caller_a, dp_top, dp_sort            (one more frame up)
  */
 #include <stdlib.h>
 #include <string.h>
 
-void *volatile sink_a, *volatile sink_b;
+void *volatile sink_a, *volatile sink_b, *volatile sink_c;
 
 __attribute__((noinline)) void *dp_wrapper(size_t n) {
     void *p = malloc(n);
@@ -28,9 +31,23 @@ __attribute__((noinline)) void dp_caller_b(void) {
     __asm__ volatile("" ::: "memory");
 }
 
+__attribute__((noinline)) int dp_compare(const void *x, const void *y) {
+    if (!sink_c) sink_c = malloc(77);
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+__attribute__((noinline)) void dp_sort(void) {
+    int v[4096]; /* 2^12 elements: merge sort recursion 12 deep */
+    for (int i = 0; i < 4096; i++) v[i] = (i * 7919) % 4096;
+    qsort(v, 4096, sizeof v[0], dp_compare);
+    __asm__ volatile("" : : "r"(v) : "memory");
+}
+
 __attribute__((noinline)) void dp_top(void) {
     dp_caller_a();
     dp_caller_b();
+    dp_sort();
     __asm__ volatile("" ::: "memory");
 }
 
@@ -38,5 +55,6 @@ int main(void) {
     dp_top();
     free(sink_a);
     free(sink_b);
+    free(sink_c);
     return 0;
 }

@@ -159,11 +159,12 @@ depth)
         shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt || fail "depth exited non-zero"
         a=$(jq -r '[.sites[] | select(.allocated == 4321) | .function] | join(",")' "$report")
         b=$(jq -r '[.sites[] | select(.allocated == 24) | .function] | join(",")' "$report")
-        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b"
+        c=$(jq -r '[.sites[] | select(.allocated == 77) | .function] | join(",")' "$report")
+        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b, 77 bytes under qsort from $c"
         case $depth in
-        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac ;;
-        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] ;;
-        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] ;;
+        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac && [ "$c" = dp_compare ] ;;
+        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] && [ "$c" = dp_compare ] ;;
+        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] && [ "$c" = dp_sort ] ;;
         esac || fail "wrong sites at depth $depth"
     done
     ;;
