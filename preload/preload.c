@@ -41,14 +41,15 @@
  * operator new), N = 3 also looks past one allocation wrapper of the
  * program's own (xmalloc, g_malloc), and so on.
  *
- * What it costs (glibc 2.36, 2-core VM, best of 5 runs): depth 1 adds
- * 15-30 ns to a malloc+free pair. Depth 2 adds one _dl_find_object lookup
- * (~25 ns) when the program called malloc itself, and a full unwind
- * (~0.4 us) when the call came through a runtime wrapper. Depth 3 and more
- * unwind every allocation, ~0.2 us per frame. Run time against plain:
- * sqlite3 on an insert-heavy script 1.05x / 1.14x / 2.6x at depth 1 / 2 / 3;
- * PYTHONMALLOC=malloc python3 on a dict and sort workload 1.09x / 1.15x /
- * 4.7x.
+ * What it costs (glibc 2.36, 2-core VM; bench/programs.sh): depth 1 adds
+ * 15-30 ns to a malloc+free pair. Depth 2 adds a look at the caller's
+ * module (a few compares once the thread has seen it) when the program
+ * called malloc itself, and an unwind of a few frames when the call came
+ * through a runtime wrapper. Depth 3 and more unwind every allocation,
+ * about 30-60 ns for the usual 4-5 frames. Run time against plain:
+ * sqlite3 on an insert-heavy script 1.09x / 1.07x / 1.36x at depth
+ * 1 / 2 / 3; PYTHONMALLOC=malloc python3 on a dict and sort workload
+ * 1.21x / 1.15x / 1.34x (heaptrack: 2.97x and 2.07x).
  *
  * At exit: a handler registered from the constructor with __cxa_atexit and
  * no DSO handle. The constructor runs before __libc_start_main registers
