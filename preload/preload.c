@@ -31,10 +31,8 @@
  *
  * MEMTALLY_STACK_DEPTH=N: with N = 1 (the default) the site is the function
  * that called malloc, read with __builtin_return_address (no unwinding).
- * With N >= 2 the stack is unwound with libunwind's unw_backtrace, which
- * keeps a per-thread cache of how to step past each return address it has
- * seen (no allocation, no lock once warm; about 30 ns for a few frames,
- * against 1.5 us for libgcc's _Unwind_Backtrace); frames inside the C
+ * With N >= 2 the stack is unwound (_Unwind_Backtrace, which finds frames
+ * through _dl_find_object without locks or allocation); frames inside the C
  * and C++ runtime (libc, libstdc++, libgcc_s, the dynamic loader, this
  * library) are skipped, and the site is the (N-1)-th remaining frame. So
  * N = 2 names the first caller outside the runtime (past strdup, fopen,
@@ -44,12 +42,14 @@
  * What it costs (glibc 2.36, 2-core VM; bench/programs.sh): depth 1 adds
  * 15-30 ns to a malloc+free pair. Depth 2 adds a look at the caller's
  * module (a few compares once the thread has seen it) when the program
- * called malloc itself, and an unwind of a few frames when the call came
+ * called malloc itself, and a full unwind (~0.4 us) when the call came
  * through a runtime wrapper. Depth 3 and more unwind every allocation,
- * about 30-60 ns for the usual 4-5 frames. Run time against plain:
- * sqlite3 on an insert-heavy script 1.09x / 1.07x / 1.36x at depth
- * 1 / 2 / 3; PYTHONMALLOC=malloc python3 on a dict and sort workload
- * 1.21x / 1.15x / 1.34x (heaptrack: 2.97x and 2.07x).
+ * ~0.2 us per frame: libgcc's unwinder reads the unwind tables afresh each
+ * time. (libunwind's cached unw_backtrace is 40x faster, but in 1.6.2 it
+ * takes a global lock around dl_iterate_phdr, which deadlocks against a
+ * program whose dl_iterate_phdr callback allocates, is not reset across
+ * fork, and keeps stale unwind rules after dlclose; it was tried and
+ * taken out.) Run time against plain: see bench/README.md.
  *
  * At exit: a handler registered from the constructor with __cxa_atexit and
  * no DSO handle. The constructor runs before __libc_start_main registers
@@ -90,8 +90,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+#include <unwind.h>
 
 #include "internal.h"
 
@@ -190,37 +189,40 @@ static bool runtime_frame(const void *pc) {
     return runtime;
 }
 
-/* The (stack_depth - 1)-th return address outside the runtime, or the
- * last one outside it if the stack is shorter, or ret. Each frame unwound
- * costs, so a first unwind stops 4 frames past the wanted one (room for
- * this library's own two and a runtime wrapper such as strdup); only a
- * deeper stack of runtime frames asks for more, up to 64 past it. */
+typedef struct walk {
+    int want;          /* non-runtime frames to pass before taking one */
+    int seen;
+    int frames;
+    const void *found;
+    const void *last;  /* last non-runtime frame, if the stack ends early */
+} walk;
+
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
+    walk *w = arg;
+    const void *ip = (const void *)_Unwind_GetIP(ctx);
+    if (!ip || ++w->frames > 64 + w->want) return _URC_END_OF_STACK;
+    /* a return address; the call instruction is just before it */
+    if (runtime_frame((const char *)ip - 1)) return _URC_NO_REASON;
+    w->last = ip;
+    if (++w->seen == w->want) {
+        w->found = ip;
+        return _URC_END_OF_STACK;
+    }
+    return _URC_NO_REASON;
+}
+
 static MT_NOINLINE const void *walk_stack(const void *ret) {
     /* depth 2 from code outside the runtime: the caller is the answer, no
      * unwinding needed (the common case: the program calls malloc itself) */
     if (stack_depth == 2 && !runtime_frame((const char *)ret - 1)) return ret;
-    int want = stack_depth - 1;
-    void *ips[128]; /* want < MEMTALLY_STACK_DEPTH's limit of 64 */
-    int max = 64 + want, cap = want + 4;
-    if (max > (int)(sizeof ips / sizeof *ips)) max = (int)(sizeof ips / sizeof *ips);
-    if (cap > max) cap = max;
-    for (;;) {
-        int n = unw_backtrace(ips, cap), seen = 0;
-        const void *last = NULL;
-        for (int i = 0; i < n; i++) {
-            /* a return address; the call instruction is just before it */
-            if (!ips[i] || runtime_frame((const char *)ips[i] - 1)) continue;
-            last = ips[i];
-            if (++seen == want) return last;
-        }
-        if (n < cap || cap >= max) return last ? last : ret;
-        cap = max;
-    }
+    walk w = {.want = stack_depth - 1};
+    _Unwind_Backtrace(walk_frame, &w);
+    if (w.found) return w.found;
+    return w.last ? w.last : ret;
 }
 
-/* Called inside the guard: libunwind does not allocate once its cache for
- * the thread exists, and what it allocates before that (a thread-specific
- * key's second-level array) goes to glibc untracked. */
+/* Called inside the guard: the unwinder never allocates, but if some
+ * future version did, the guard keeps it untracked. */
 MT_INLINE const void *site_pc(const void *ret) {
     if (MT_LIKELY(stack_depth <= 1)) return ret;
     return walk_stack(ret);
