@@ -207,9 +207,12 @@ void mt__log_large(size_t size, const mt__site *s) {
     const char *cat = mt__cats[s->cat].name;
     if (s->file)
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s at %s:%d", size, cat, s->file, s->line);
-    else if (s->pc) /* preload: the calling function, named once per site */
+    else if (s->pc) { /* preload: its function if a report named it already, else module+offset */
+        char where[320];
+        const char *fn = atomic_load_explicit(&((mt__site *)s)->function, memory_order_acquire);
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s from %s (%p)", size, cat,
-                mt__site_function((mt__site *)s), s->pc);
+                fn ? fn : mt__os_pc_module(s->pc, where, sizeof where), s->pc);
+    }
     else
         mt__log(MT_LOG_WARN, "large allocation: %zu bytes in category %s (unknown site)", size, cat);
 }

@@ -1,10 +1,14 @@
 /*
  * os_posix.c - the few operating-system calls memtally makes: anonymous
- * mappings for metadata, a fault-free readability probe, entropy, writes.
- * Nothing here allocates through malloc, so it is safe inside the preload
- * shim's malloc.
+ * mappings for metadata, a fault-free readability probe, entropy, writes,
+ * naming a code address. Nothing here allocates through malloc or takes a
+ * lock, so it is safe inside the preload shim's malloc.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -77,4 +81,23 @@ void mt__os_write_all(int fd, const char *buf, size_t len) {
         buf += n;
         len -= (size_t)n;
     }
+}
+
+const char *mt__os_pc_module(const void *pc, char *buf, size_t cap) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)pc, &fo) == 0 && fo.dlfo_link_map) {
+        const char *name = fo.dlfo_link_map->l_name;
+        if (!name || !*name) {
+            name = program_invocation_short_name; /* the main program */
+        } else {
+            const char *base = strrchr(name, '/');
+            if (base) name = base + 1;
+        }
+        snprintf(buf, cap, "%s+0x%lx", name, (unsigned long)((uintptr_t)pc - (uintptr_t)fo.dlfo_map_start));
+        return buf;
+    }
+#endif
+    snprintf(buf, cap, "%p", pc);
+    return buf;
 }
