@@ -3,8 +3,8 @@
  * 4321 bytes through the program's own wrapper dp_wrapper; dp_caller_b
  * gets 24 bytes through libc's strdup; dp_compare, a qsort comparison
  * that dp_sort passes to libc, gets 77 bytes on its first call, under
- * qsort's recursive merge sort (a dozen libc frames: more than the
- * unwinder's first try looks at). Built without sibling-call optimisation
+ * qsort's recursive merge sort (a dozen libc frames to look past at
+ * depth 3). Built without sibling-call optimisation
  * so that every function keeps its frame. Expected sites:
  *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare
  *   depth 2: dp_wrapper, dp_caller_b, dp_compare     (libc frames skipped)
