@@ -19,8 +19,16 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
 case $runs in
-'' | *[!0-9]*) echo "usage: bench/ablate.sh [RUNS]" >&2; exit 2 ;;
+'' | *[!0-9]*) runs=0 ;;
 esac
+if [ "$runs" -lt 1 ]; then
+    echo "usage: bench/ablate.sh [RUNS]   (RUNS: 1 or more)" >&2
+    exit 2
+fi
+git -C "$root" rev-parse --git-dir >/dev/null 2>&1 || {
+    echo "bench/ablate.sh: needs a git checkout of memtally (it copies the tracked files)" >&2
+    exit 1
+}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
