@@ -88,13 +88,15 @@ const char *mt__os_pc_module(const void *pc, char *buf, size_t cap) {
     struct dl_find_object fo;
     if (_dl_find_object((void *)pc, &fo) == 0 && fo.dlfo_link_map) {
         const char *name = fo.dlfo_link_map->l_name;
-        if (!name || !*name) {
-            name = program_invocation_short_name; /* the main program */
-        } else {
-            const char *base = strrchr(name, '/');
-            if (base) name = base + 1;
+        char exe[4096];
+        if (!name || !*name) { /* the main program: its file, not argv[0] */
+            ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+            exe[n > 0 ? n : 0] = '\0';
+            name = n > 0 ? exe : program_invocation_short_name;
         }
-        snprintf(buf, cap, "%s+0x%lx", name, (unsigned long)((uintptr_t)pc - (uintptr_t)fo.dlfo_map_start));
+        const char *base = strrchr(name, '/');
+        if (base) name = base + 1;
+        snprintf(buf, cap, "%s+0x%lx", name, (unsigned long)((uintptr_t)pc - fo.dlfo_link_map->l_addr));
         return buf;
     }
 #endif

@@ -30,6 +30,10 @@ target_link_libraries(mt_pl_stress PRIVATE Threads::Threads)
 mt_preload_prog(mt_pl_align ${MT_PL_SRC}/align.c)
 mt_preload_prog(mt_pl_forkexec ${MT_PL_SRC}/forkexec.c)
 mt_preload_prog(mt_pl_leaky ${MT_PL_SRC}/leaky.c)
+# the same, not position-independent: a file address is not an offset
+mt_preload_prog(mt_pl_leaky_nopie ${MT_PL_SRC}/leaky.c)
+set_target_properties(mt_pl_leaky_nopie PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+target_link_options(mt_pl_leaky_nopie PRIVATE -no-pie)
 mt_preload_prog(mt_pl_depth ${MT_PL_SRC}/depth.c)
 # every function keeps its own frame: the expected sites depend on it
 target_compile_options(mt_pl_depth PRIVATE -fno-optimize-sibling-calls -fno-inline)
@@ -56,6 +60,7 @@ mt_preload_case(forkexec_follow 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(forkexec_pid 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(leak 60 $<TARGET_FILE:mt_pl_leaky>)
 mt_preload_case(large 60 $<TARGET_FILE:mt_pl_leaky>)
+mt_preload_case(large_nopie 60 $<TARGET_FILE:mt_pl_leaky_nopie>)
 mt_preload_case(depth 60 $<TARGET_FILE:mt_pl_depth>)
 
 # Real programs: output, stderr and exit status unchanged under the shim;

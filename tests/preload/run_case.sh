@@ -13,7 +13,7 @@
 #   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
 #   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
-#   large PROG                      MEMTALLY_LARGE logs a large block's function
+#   large PROG, large_nopie PROG    MEMTALLY_LARGE logs a block addr2line can name
 #   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
 #   valgrind PROG                   global numbers equal valgrind's
 set -eu
@@ -144,13 +144,14 @@ leak)
     grep -q 'no_leak' err.txt && fail "the leak check names no_leak, which freed its block"
     grep -q '5555 bytes' err.txt || fail "the leak check's total is not 5555 bytes (libc's own buffers must be released first)"
     ;;
-large)
+large | large_nopie)
     status=0
     LD_PRELOAD="$shim" MEMTALLY_LARGE=4200 "$prog" > out.txt 2> err.txt || status=$?
     cat err.txt
     [ "$status" -eq 0 ] || fail "leaky exited $status"
     # module+offset (no symbol lookup inside malloc); addr2line names the function
-    off=$(sed -n 's/.*large allocation: 4321 bytes in category Uncategorized from mt_pl_leaky+\(0x[0-9a-f]*\) (0x[0-9a-f]*)$/\1/p' err.txt)
+    name=$(basename "$prog")
+    off=$(sed -n "s/.*large allocation: 4321 bytes in category Uncategorized from $name+\\(0x[0-9a-f]*\\) (0x[0-9a-f]*)\$/\\1/p" err.txt)
     [ -n "$off" ] || fail "the 4321-byte block is not logged with its module and offset"
     fn=$(addr2line -f -e "$prog" "$off" | head -n1)
     [ "$fn" = leak_there ] || fail "the logged offset $off is in $fn, not leak_there"
