@@ -162,9 +162,9 @@ static bool runtime_module(const struct link_map *m) {
 
 /* Each thread remembers the address ranges of the last modules it asked
  * about, so a frame in a module seen before costs a few compares instead of
- * a _dl_find_object call and the name test. (A module unloaded with
- * dlclose and another mapped over its range would keep the old answer: it
- * only changes which frame a site is taken from.) */
+ * a _dl_find_object call and the name test. A dlclose (interposed below)
+ * may free a range for another module, so it empties every thread's memo:
+ * each thread compares the memo's dlclose count with the current one. */
 #define MODULE_MEMO 8u
 typedef struct module_range {
     uintptr_t lo, hi; /* [lo, hi); empty when lo == hi */
@@ -172,11 +172,18 @@ typedef struct module_range {
 } module_range;
 static MT_TLS module_range module_memo[MODULE_MEMO];
 static MT_TLS unsigned module_memo_next;
+static MT_TLS unsigned module_memo_closes;
+static unsigned dlcloses; /* dlclose calls begun and ended, atomically */
 
 /* True for code of the C/C++ runtime and of this library: the frames that
  * MEMTALLY_STACK_DEPTH >= 2 looks past. */
 static bool runtime_frame(const void *pc) {
     uintptr_t a = (uintptr_t)pc;
+    unsigned closes = __atomic_load_n(&dlcloses, __ATOMIC_ACQUIRE);
+    if (MT_UNLIKELY(closes != module_memo_closes)) {
+        memset(module_memo, 0, sizeof module_memo);
+        module_memo_closes = closes;
+    }
     for (unsigned i = 0; i < MODULE_MEMO; i++)
         if (a - module_memo[i].lo < module_memo[i].hi - module_memo[i].lo) return module_memo[i].runtime;
     struct dl_find_object fo;
@@ -187,6 +194,22 @@ static bool runtime_frame(const void *pc) {
     r->hi = (uintptr_t)fo.dlfo_map_end;
     r->runtime = runtime;
     return runtime;
+}
+
+/* dlclose, counted before and after the real one: a memo filled while a
+ * module was being unloaded is emptied by the second count. */
+SHIM_API int dlclose(void *handle) {
+    static int (*real)(void *);
+    int (*fn)(void *) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+    if (MT_UNLIKELY(!fn)) {
+        fn = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+        if (!fn) return -1;
+        __atomic_store_n(&real, fn, __ATOMIC_RELEASE);
+    }
+    __atomic_add_fetch(&dlcloses, 1, __ATOMIC_RELEASE);
+    int rc = fn(handle);
+    __atomic_add_fetch(&dlcloses, 1, __ATOMIC_RELEASE);
+    return rc;
 }
 
 typedef struct walk {
