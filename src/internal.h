@@ -666,11 +666,14 @@ bool mt__os_readable(const void *p, size_t len);
 uint64_t mt__os_entropy(void);
 /* Writes all of buf to fd, retrying short writes. */
 void mt__os_write_all(int fd, const char *buf, size_t len);
+/* The running program's file (/proc/self/exe) in buf, "" when unknown. */
+const char *mt__os_exe_path(char *buf, size_t cap);
 /* "module+0xADDR" for a code address: ADDR is the address in the module's
  * file (pc minus the load bias), what `addr2line -e module` takes; reports
  * count their offsets from the first mapped byte instead, which differs for
- * non-PIE programs. "0x..." when no module holds it; in buf. Takes no lock (glibc's _dl_find_object), unlike dladdr, which may
- * wait for a loader lock held by a thread that is waiting for malloc. */
+ * non-PIE programs. "0x..." when no module holds it; in buf. Takes no lock
+ * (glibc's _dl_find_object), unlike dladdr, which may wait for a loader
+ * lock held by a thread that is waiting for malloc. */
 const char *mt__os_pc_module(const void *pc, char *buf, size_t cap);
 
 #endif /* MT_INTERNAL_H */

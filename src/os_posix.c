@@ -83,17 +83,20 @@ void mt__os_write_all(int fd, const char *buf, size_t len) {
     }
 }
 
+const char *mt__os_exe_path(char *buf, size_t cap) {
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
 const char *mt__os_pc_module(const void *pc, char *buf, size_t cap) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
     struct dl_find_object fo;
     if (_dl_find_object((void *)pc, &fo) == 0 && fo.dlfo_link_map) {
         const char *name = fo.dlfo_link_map->l_name;
         char exe[4096];
-        if (!name || !*name) { /* the main program: its file, not argv[0] */
-            ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-            exe[n > 0 ? n : 0] = '\0';
-            name = n > 0 ? exe : program_invocation_short_name;
-        }
+        if (!name || !*name) /* the main program: its file, not argv[0] */
+            name = *mt__os_exe_path(exe, sizeof exe) ? exe : program_invocation_short_name;
         const char *base = strrchr(name, '/');
         if (base) name = base + 1;
         snprintf(buf, cap, "%s+0x%lx", name, (unsigned long)((uintptr_t)pc - fo.dlfo_link_map->l_addr));

@@ -128,10 +128,7 @@ static int cat_tree_cmp(uint32_t x, uint32_t y, void *ctx) {
 static char exe_path[4096];
 static pthread_once_t exe_once = PTHREAD_ONCE_INIT;
 
-static void exe_read(void) {
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-    exe_path[n > 0 ? n : 0] = '\0';
-}
+static void exe_read(void) { mt__os_exe_path(exe_path, sizeof exe_path); }
 
 static const char *main_program_path(const char *fallback) {
     pthread_once(&exe_once, exe_read);
