@@ -3,9 +3,9 @@
  *
  * A tracked malloc is: one compare for hooks, large blocks and impossible
  * sizes; find the site's counter slot in the thread's cache (three
- * compares); move the thread's peak pairs for the site and for the pending
- * run of its category chain; allocate size + 16 from the backend; add to
- * the site's counts and write the header. A free reads and checks the
+ * compares); allocate size + 16 from the backend and write the header;
+ * then move the thread's peak pairs for the site and for the pending run of
+ * its category chain, and add to the site's counts. A free reads and checks the
  * header and does the reverse. No lock, no atomic read-modify-write. Misses,
  * first calls on a thread, other categories than the pending one, hooks
  * and large-allocation logging are out of line.
@@ -270,31 +270,25 @@ MT_INLINE void *alloc_block(mt__thread *t, size_t size, size_t alignment, int ze
     return user;
 }
 
-/* The fast path could not count the block (a category other than the
- * pending one, or a publication due): place it and count it slot by slot. */
-static MT_NOINLINE void *alloc_fast_uncounted(mt__thread *t, mt__snode *n, size_t size, int zero) {
-    return alloc_block(t, size, 0, zero, site_rec(n->site));
+/* The fast path could not count the block it placed (a category other
+ * than the pending one, or a publication due): count it slot by slot. */
+static MT_NOINLINE void count_alloc_slow(mt__thread *t, const mt__snode *n, size_t size) {
+    mt__count_alloc(t, site_rec(n->site), (int64_t)size);
 }
 
-/* The backend failed after the block's peak pairs moved: move them back.
- * Another thread publishing meanwhile may have seen the block (at most
- * MT_FLUSH_BYTES, within the bound on peaks with several threads); the
- * counts readers see were never touched. */
-static MT_NOINLINE MT_COLD void *alloc_fast_failed(mt__thread *t, mt__snode *n, size_t size) {
-    mt__uncount_alloc_fast(t, n, (int64_t)size);
+static MT_NOINLINE MT_COLD void *alloc_failed(void) {
     errno = ENOMEM;
     return NULL;
 }
 
 /* The hot path: no hooks, no large-allocation logging, alignment 16. */
 MT_INLINE void *alloc_fast(mt__thread *t, mt__snode *n, size_t size, int zero) {
-    if (MT_UNLIKELY(!mt__count_alloc_fast(t, n, (int64_t)size))) return alloc_fast_uncounted(t, n, size, zero);
     mt__header *h = zero ? mt__be.calloc(1, size + sizeof *h) : mt__be.malloc(size + sizeof *h);
-    if (MT_UNLIKELY(!h)) return alloc_fast_failed(t, n, size);
-    mt__count_alloc_done(n, (int64_t)size);
+    if (MT_UNLIKELY(!h)) return alloc_failed();
     mt__header_write(h, size | n->catbits, n->site);
     void *user = h + 1;
     if (MT_UNLIKELY(((uintptr_t)user & 4095) < MT_EDGE)) mt__edge_add(user);
+    if (MT_UNLIKELY(!mt__count_alloc_fast(t, n, (int64_t)size))) count_alloc_slow(t, n, size);
     return user;
 }
 

@@ -323,7 +323,6 @@ typedef struct mt__thread {
                                       * category's header bits (mt__snode.catbits); else
                                       * MT_PEND_NONE */
     mt__pnode pendp;
-    int64_t undo_smax, undo_pmax;    /* see mt__count_alloc_fast */
     uint32_t pend_len;               /* slots in the run, 0: no pending pair */
     uint32_t pend_off;               /* *pend_chain */
     /* The rest. */
@@ -343,7 +342,7 @@ typedef struct mt__thread {
     mt__name_memo names[MT_NAME_MEMO];
     mt__cache_entry cache[MT_CACHE_SIZE];
 } mt__thread;
-_Static_assert(offsetof(mt__thread, pnodes) == 64, "the hot fields fill one cache line");
+_Static_assert(offsetof(mt__thread, pnodes) <= 64, "the hot fields fit in one cache line");
 
 extern MT_TLS mt__thread *mt__tls;
 
@@ -459,15 +458,9 @@ MT_INLINE void mt__peaks(mt__thread *t, const struct mt__site *s, int64_t d, boo
 /* The common case of counting, inline and with no call: the block's
  * category is the pending one and nothing reaches MT_FLUSH_BYTES. Either
  * counts everything and returns true, or changes nothing and returns false
- * (the caller then uses mt__count_alloc / mt__count_free).
- *
- * An allocation's peak pairs are moved before the backend is asked for the
- * memory (the work overlaps the lookup instead of waiting for malloc to
- * return); the two highest deltas it may raise are kept in the thread
- * record so that mt__uncount_alloc_fast can take the move back exactly when
- * the backend fails. The cumulative counts, which readers must never see
- * go down, are bumped by the caller once the block exists
- * (mt__count_alloc_done). */
+ * (the caller then uses mt__count_alloc / mt__count_free). An allocation is
+ * counted once the backend has handed out its memory, so a failed backend
+ * leaves nothing to take back. */
 MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
     if (MT_UNLIKELY(n->catbits != t->pend_bits)) return false;
     int64_t sd = mt__ld(&n->p.delta) + size, pd = mt__ld(&t->pendp.delta) + size;
@@ -480,23 +473,11 @@ MT_INLINE bool mt__count_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
         if (sd > sm) mt__st(&n->p.maxdelta, sd);
         if (pd > pm) mt__st(&t->pendp.maxdelta, pd);
     }
-    t->undo_smax = sm;
-    t->undo_pmax = pm;
+    mt__bump(&n->alloc_bytes, size);
+    mt__bump(&n->allocs, 1);
     mt__st(&n->p.delta, sd);
     mt__st(&t->pendp.delta, pd);
     return true;
-}
-
-MT_INLINE void mt__uncount_alloc_fast(mt__thread *t, mt__snode *n, int64_t size) {
-    mt__st(&n->p.delta, mt__ld(&n->p.delta) - size);
-    mt__st(&n->p.maxdelta, t->undo_smax);
-    mt__st(&t->pendp.delta, mt__ld(&t->pendp.delta) - size);
-    mt__st(&t->pendp.maxdelta, t->undo_pmax);
-}
-
-MT_INLINE void mt__count_alloc_done(mt__snode *n, int64_t size) {
-    mt__bump(&n->alloc_bytes, size);
-    mt__bump(&n->allocs, 1);
 }
 
 /* The caller has checked that the block's category is the pending one. */
