@@ -3,10 +3,13 @@
 #
 #   bench/ablate.sh [RUNS]     RUNS interleaved runs (default 5), about 1 minute
 #
-# Builds bench_pairs three times from a copy of the tree with
+# Builds bench_pairs four times from a copy of the tree with
 # bench/ablate.patch applied: memtally as it is, memtally counting nothing
 # (MT_ABLATE_COUNTING: the site lookup, the header and every check stay),
-# and memtally reduced to its 16-byte header (MT_ABLATE_ALL). The builds
+# memtally reduced to its 16-byte header (MT_ABLATE_ALL), and memtally as
+# it is with 64 instructions more per pair in the header-only reference
+# (BENCH_PAD=64), which prices one instruction of a pair on this machine
+# (callgrind's counts of memtally's own are in bench/profile.sh). The builds
 # take turns, RUNS times, each run timing plain malloc, the header-only
 # reference, the explicit-category and the scope rows side by side
 # (bench_pairs --rounds 11, 1 and 2 threads). The table shows the median
@@ -39,12 +42,14 @@ if ! (cd "$work/src" && git apply "$root/bench/ablate.patch"); then
     exit 1
 fi
 
-builds="full counting all"
+builds="full counting all pad"
+pad=64
 for b in $builds; do
     case $b in
     full) flags="" ;;
     counting) flags="-DMT_ABLATE_COUNTING" ;;
     all) flags="-DMT_ABLATE_ALL" ;;
+    pad) flags="-DBENCH_PAD=$pad" ;;
     esac
     if ! { cmake -S "$work/src" -B "$work/$b" -DCMAKE_BUILD_TYPE=Release -DMEMTALLY_BUILD_BENCH=ON \
         -DMEMTALLY_BUILD_TESTS=OFF -DMEMTALLY_BUILD_EXAMPLES=OFF -DMEMTALLY_BUILD_PRELOAD=OFF \
@@ -59,13 +64,17 @@ done
 tab=$(printf '\t')
 for i in $(seq "$runs"); do
     for b in $builds; do
+        rows="--only explicit --only scope"
+        [ "$b" = pad ] && rows="" # its memtally rows are the full build's
+        # shellcheck disable=SC2086
         "$work/$b/bench/bench_pairs" --threads 1,2 --no-xthread --rounds 11 \
-            --only plain --only header --only explicit --only scope 2>/dev/null |
+            --only plain --only header $rows 2>/dev/null |
             awk -F' *[|] *' -v b="$b" '/^[|] own working set/ && $6 + 0 > 0 { print b "\t" $3 "\t" $4 "\t" $6 }' || true
     done
     echo "bench/ablate.sh: run $i of $runs done" >&2
 done >"$work/ratios"
 
+ratio_of() { awk -F"$tab" -v b="$1" -v t="$2" -v v="$3" '$1 == b && $2 == t && $3 == v { print $4 }' "$work/ratios"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (!NR) print "-"; else printf "%.2fx", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "## Where the time goes (bench/ablate.sh, $runs runs, $(date -u +%Y-%m-%d))"
@@ -79,12 +88,32 @@ for b in $builds; do
     full) name="memtally" ;;
     counting) name="memtally counting nothing" ;;
     all) name="memtally's header alone" ;;
+    pad) name="reference with $pad instructions more" ;;
     esac
     for t in 1 2; do
         row="| $name | $t"
         for v in "16-byte header only (reference)" "explicit category" "scope (category NULL)"; do
-            row="$row | $(awk -F"$tab" -v b="$b" -v t="$t" -v v="$v" '$1 == b && $2 == t && $3 == v { print $4 }' "$work/ratios" | median)"
+            if [ "$b" = pad ] && [ "$v" != "16-byte header only (reference)" ]; then
+                row="$row | (as memtally)"
+                continue
+            fi
+            row="$row | $(ratio_of "$b" "$t" "$v" | median)"
         done
         echo "$row |"
     done
+done
+
+# The price of one instruction: the padded reference against the plain one,
+# run by run (the same run's figures), per thread count.
+echo
+for t in 1 2; do
+    awk -F"$tab" -v t="$t" -v pad="$pad" -v v="16-byte header only (reference)" '
+        $2 == t && $3 == v && $1 == "full" { full[++nf] = $4 }
+        $2 == t && $3 == v && $1 == "pad" { padded[++np] = $4 }
+        END {
+            n = nf < np ? nf : np
+            for (i = 1; i <= n; i++) d[i] = (padded[i] - full[i]) / pad * 100
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (d[j] < d[i]) { x = d[i]; d[i] = d[j]; d[j] = x }
+            if (n) printf "One instruction more per pair, %d thread%s: %.2f %% of plain malloc (median of %d runs).\n", t, (t > 1 ? "s" : ""), n % 2 ? d[(n + 1) / 2] : (d[n / 2] + d[n / 2 + 1]) / 2, n
+        }' "$work/ratios"
 done
