@@ -52,6 +52,7 @@ static int by_key(const void *pa, const void *pb) {
 
 /* Sorts by key and sums lines with the same key into one. */
 static void merge(delta_set *s) {
+    if (s->n < 2) return; /* also: qsort must not be given v == NULL */
     qsort(s->v, s->n, sizeof *s->v, by_key);
     size_t w = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -132,7 +133,7 @@ static void put_numbers(FILE *out, int64_t current, int64_t allocs, int64_t free
 
 static void put_section(FILE *out, const char *title, delta_set *s, bool sites) {
     merge(s);
-    qsort(s->v, s->n, sizeof *s->v, by_change);
+    if (s->n > 1) qsort(s->v, s->n, sizeof *s->v, by_change);
     size_t unchanged = 0;
     fprintf(out, "%s:\n", title);
     for (size_t i = 0; i < s->n; i++) {

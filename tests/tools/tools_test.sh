@@ -191,6 +191,15 @@ diff)
     "$MEMTALLY" diff "$SRC/tools/after.json" "$SRC/tools/after.json" >same.txt 2>&1
     expect_rc 0 $? "diff with itself"
     expect_grep '^ *0 *0 *0  global$' same.txt "no change"
+    # reports with no categories and no sites (sanitizer builds check that
+    # nothing is sorted or summed out of bounds)
+    printf '{"memtally": {"version": "0.1.0", "schema": 1}, "global": {"allocated": 0, "freed": 0, "current": 0, "peak": 0, "allocs": 0, "frees": 0}, "categories": {}, "sites": []}\n' >none.json
+    "$MEMTALLY" diff none.json none.json >none.txt 2>&1
+    expect_rc 0 $? "diff of empty reports"
+    expect_grep '^ *0 *0 *0  global$' none.txt "empty reports: global line"
+    "$MEMTALLY" diff none.json "$SRC/tools/after.json" >grow.txt 2>&1
+    expect_rc 0 $? "diff from an empty report"
+    expect_grep '^ *+1024 (+1\.00 KiB) *+2 *0  Audio$' grow.txt "empty report: new category"
     ;;
 bad_input)
     printf 'this is not json\n' >not.json
