@@ -50,6 +50,14 @@ static int by_key(const void *pa, const void *pb) {
     return strcmp(((const delta *)pa)->key, ((const delta *)pb)->key);
 }
 
+/* a + b, held at the int64 limits: the counters of a report are at most
+ * INT64_MAX each, but a sum over its sites need not be. */
+static int64_t sum(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* Sorts by key and sums lines with the same key into one. */
 static void merge(delta_set *s) {
     if (s->n < 2) return; /* also: qsort must not be given v == NULL */
@@ -57,9 +65,9 @@ static void merge(delta_set *s) {
     size_t w = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (w > 0 && strcmp(s->v[w - 1].key, s->v[i].key) == 0) {
-            s->v[w - 1].current += s->v[i].current;
-            s->v[w - 1].allocs += s->v[i].allocs;
-            s->v[w - 1].frees += s->v[i].frees;
+            s->v[w - 1].current = sum(s->v[w - 1].current, s->v[i].current);
+            s->v[w - 1].allocs = sum(s->v[w - 1].allocs, s->v[i].allocs);
+            s->v[w - 1].frees = sum(s->v[w - 1].frees, s->v[i].frees);
             free(s->v[i].key);
         } else {
             s->v[w++] = s->v[i];
@@ -74,9 +82,9 @@ static void free_set(delta_set *s) {
 }
 
 static void add(delta *d, const mt_stats *st, int sign) {
-    d->current += sign * (int64_t)st->current;
-    d->allocs += sign * (int64_t)st->alloc_count;
-    d->frees += sign * (int64_t)st->free_count;
+    d->current = sum(d->current, sign * (int64_t)st->current);
+    d->allocs = sum(d->allocs, sign * (int64_t)st->alloc_count);
+    d->frees = sum(d->frees, sign * (int64_t)st->free_count);
 }
 
 /* category \x1f file:line (or function) */

@@ -140,6 +140,11 @@ static int counter(const reader *rd, json_object *obj, const char *key, uint64_t
         fail(rd, "not a memtally report: %s.%s is negative", rd->where, key);
         return -1;
     }
+    /* memtally's counters are signed 64-bit; a larger one is not its own */
+    if (json_object_get_uint64(v) > (uint64_t)INT64_MAX) {
+        fail(rd, "not a memtally report: %s.%s is out of range", rd->where, key);
+        return -1;
+    }
     *out = json_object_get_uint64(v);
     return 0;
 }

@@ -222,6 +222,10 @@ bad_input)
     expect_grep 'schema 2 is not supported' err.txt "wrong schema"
     "$MEMTALLY" report partial.json 2>err.txt
     expect_grep 'not a memtally report: global has no "freed"' err.txt "missing field"
+    printf '{"memtally": {"schema": 1}, "global": {"allocated": 1, "freed": 0, "current": 1, "peak": 1, "allocs": 1, "frees": 9223372036854775808}}\n' >huge.json
+    "$MEMTALLY" report huge.json >out.txt 2>err.txt
+    expect_rc 2 $? "report huge.json"
+    expect_grep 'not a memtally report: global.frees is out of range' err.txt "counter past INT64_MAX"
     "$MEMTALLY" diff "$SRC/tools/before.json" not.json >out.txt 2>err.txt
     expect_rc 2 $? "diff with a bad file"
     # usage errors: usage text, exit 2
