@@ -31,25 +31,34 @@
  *
  * MEMTALLY_STACK_DEPTH=N: with N = 1 (the default) the site is the function
  * that called malloc, read with __builtin_return_address (no unwinding).
- * With N >= 2 the stack is unwound (_Unwind_Backtrace, which finds frames
- * through _dl_find_object without locks or allocation); frames inside the C
- * and C++ runtime (libc, libstdc++, libgcc_s, the dynamic loader, this
- * library) are skipped, and the site is the (N-1)-th remaining frame. So
- * N = 2 names the first caller outside the runtime (past strdup, fopen,
- * operator new), N = 3 also looks past one allocation wrapper of the
- * program's own (xmalloc, g_malloc), and so on.
+ * With N >= 2 the stack is walked; frames inside the C and C++ runtime
+ * (libc, libstdc++, libgcc_s, the dynamic loader, this library) are
+ * skipped, and the site is the (N-1)-th remaining frame. So N = 2 names
+ * the first caller outside the runtime (past strdup, fopen, operator new),
+ * N = 3 also looks past one allocation wrapper of the program's own
+ * (xmalloc, g_malloc), and so on.
+ *
+ * The walker is memtally's own (unwind.c): each code address's unwind rule
+ * is decoded from .eh_frame once and kept per thread, so a frame costs a
+ * few loads. Where it cannot follow a frame (a signal frame, a frame given
+ * by a DWARF expression, code without unwind tables) the walk is redone by
+ * libgcc's _Unwind_Backtrace, which decodes the tables afresh for every
+ * frame (~0.2 us a frame). Both find frames through _dl_find_object,
+ * without locks or allocation. MEMTALLY_UNWIND=libgcc uses libgcc alone;
+ * MEMTALLY_UNWIND=check walks every stack both ways and logs at exit how
+ * many walks there were, how many went to libgcc and how many found a
+ * different frame (the tests require none). (libunwind's cached
+ * unw_backtrace was tried before and taken out: in 1.6.2 it takes a global
+ * lock around dl_iterate_phdr, which deadlocks against a program whose
+ * dl_iterate_phdr callback allocates, is not reset across fork, and keeps
+ * stale unwind rules after dlclose.)
  *
  * What it costs (glibc 2.36, 2-core VM; bench/programs.sh): depth 1 adds
  * 15-30 ns to a malloc+free pair. Depth 2 adds a look at the caller's
  * module (a few compares once the thread has seen it) when the program
- * called malloc itself, and a full unwind (~0.4 us) when the call came
- * through a runtime wrapper. Depth 3 and more unwind every allocation,
- * ~0.2 us per frame: libgcc's unwinder reads the unwind tables afresh each
- * time. (libunwind's cached unw_backtrace is 40x faster, but in 1.6.2 it
- * takes a global lock around dl_iterate_phdr, which deadlocks against a
- * program whose dl_iterate_phdr callback allocates, is not reset across
- * fork, and keeps stale unwind rules after dlclose; it was tried and
- * taken out.) Run time against plain: see bench/README.md.
+ * called malloc itself, and a walk when the call came through a runtime
+ * wrapper. Depth 3 and more walk every allocation. Run time against
+ * plain: see bench/README.md.
  *
  * At exit: a handler registered from the constructor with __cxa_atexit and
  * no DSO handle. The constructor runs before __libc_start_main registers
@@ -220,18 +229,47 @@ typedef struct walk {
     const void *last;  /* last non-runtime frame, if the stack ends early */
 } walk;
 
-static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
+/* One return address of the walk; false when the walk is done. */
+static bool walk_ip(const void *ip, void *arg) {
     walk *w = arg;
-    const void *ip = (const void *)_Unwind_GetIP(ctx);
-    if (!ip || ++w->frames > 64 + w->want) return _URC_END_OF_STACK;
+    if (!ip || ++w->frames > 64 + w->want) return false;
     /* a return address; the call instruction is just before it */
-    if (runtime_frame((const char *)ip - 1)) return _URC_NO_REASON;
+    if (runtime_frame((const char *)ip - 1)) return true;
     w->last = ip;
     if (++w->seen == w->want) {
         w->found = ip;
-        return _URC_END_OF_STACK;
+        return false;
     }
-    return _URC_NO_REASON;
+    return true;
+}
+
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
+    return walk_ip((const void *)_Unwind_GetIP(ctx), arg) ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/* MEMTALLY_UNWIND: which walker finds the frames for depths >= 2. */
+typedef enum { UNWIND_MEMTALLY, UNWIND_LIBGCC, UNWIND_CHECK } unwind_mode;
+static unwind_mode unwind_with;
+static unsigned long check_walks, check_libgcc, check_differ; /* MEMTALLY_UNWIND=check */
+
+static const void *walk_result(const walk *w, const void *ret) {
+    if (w->found) return w->found;
+    return w->last ? w->last : ret;
+}
+
+/* MEMTALLY_UNWIND=check: libgcc walks the same stack; a different answer
+ * is counted and the first few are logged (the summary comes at exit). */
+static MT_NOINLINE MT_COLD void check_walk(const walk *mine, bool done, const void *ret) {
+    walk w = {.want = stack_depth - 1};
+    _Unwind_Backtrace(walk_frame, &w);
+    __atomic_add_fetch(&check_walks, 1, __ATOMIC_RELAXED);
+    if (!done) {
+        __atomic_add_fetch(&check_libgcc, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    const void *a = walk_result(mine, ret), *b = walk_result(&w, ret);
+    if (a != b && __atomic_add_fetch(&check_differ, 1, __ATOMIC_RELAXED) <= 10)
+        mt__log(MT_LOG_ERROR, "unwind check: memtally's walker found %p, libgcc %p", a, b);
 }
 
 static MT_NOINLINE const void *walk_stack(const void *ret) {
@@ -239,9 +277,14 @@ static MT_NOINLINE const void *walk_stack(const void *ret) {
      * unwinding needed (the common case: the program calls malloc itself) */
     if (stack_depth == 2 && !runtime_frame((const char *)ret - 1)) return ret;
     walk w = {.want = stack_depth - 1};
-    _Unwind_Backtrace(walk_frame, &w);
-    if (w.found) return w.found;
-    return w.last ? w.last : ret;
+    /* memtally's own walker (unwind.c), and libgcc's where it gives up */
+    bool done = unwind_with != UNWIND_LIBGCC && mt__unwind(walk_ip, &w, __atomic_load_n(&dlcloses, __ATOMIC_ACQUIRE)) == 0;
+    if (MT_UNLIKELY(unwind_with == UNWIND_CHECK)) check_walk(&w, done, ret);
+    if (!done) {
+        w = (walk){.want = stack_depth - 1};
+        _Unwind_Backtrace(walk_frame, &w);
+    }
+    return walk_result(&w, ret);
 }
 
 /* Called inside the guard: the unwinder never allocates, but if some
@@ -447,6 +490,10 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
 
 static void shim_exit(void *unused) {
     (void)unused;
+    if (unwind_with == UNWIND_CHECK)
+        mt__log(MT_LOG_INFO, "unwind check: %lu walks, %lu by libgcc alone, %lu with a different frame",
+                __atomic_load_n(&check_walks, __ATOMIC_RELAXED), __atomic_load_n(&check_libgcc, __ATOMIC_RELAXED),
+                __atomic_load_n(&check_differ, __ATOMIC_RELAXED));
     if (!mt__opt.report[0] && !mt__opt.leak_check) return; /* nothing asked for: leave libc alone */
     pid_t pid = getpid();
     bool mine = owner && pid == start_pid;
@@ -466,6 +513,11 @@ __attribute__((constructor(101))) static void shim_init(void) {
     stack_depth = mt__opt.stack_depth;
     const char *f = getenv("MEMTALLY_FOLLOW");
     follow = f && mt__parse_bool(f) == 1;
+    const char *u = getenv("MEMTALLY_UNWIND");
+    if (u && strcmp(u, "libgcc") == 0) unwind_with = UNWIND_LIBGCC;
+    else if (u && strcmp(u, "check") == 0) unwind_with = UNWIND_CHECK;
+    else if (u && *u && strcmp(u, "memtally") != 0)
+        mt__log(MT_LOG_WARN, "MEMTALLY_UNWIND=%s is not memtally, libgcc or check; memtally's walker is used", u);
     start_pid = getpid();
 
     struct dl_find_object fo;

@@ -632,6 +632,12 @@ extern _Atomic int mt__initialized;
 /* Preload mode: the shim runs the at-exit actions itself (after
  * __libc_freeres); mt_init does not register its own atexit handler. */
 extern bool mt__preload_mode;
+/* Preload only (preload/unwind.c): walks the calling thread's stack from
+ * the caller of mt__unwind outwards, handing each return address to frame
+ * until it returns false. 0 when frame stopped it or the stack ended; -1
+ * when a frame could not be walked (the caller then asks libgcc). closes:
+ * the caller's count of dlclose calls; a change empties the rule cache. */
+int mt__unwind(bool (*frame)(const void *ret, void *arg), void *arg, unsigned closes);
 void mt__atexit_actions(void);
 
 /* ---- operating system (os_posix.c) ------------------------------------ */

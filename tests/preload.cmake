@@ -63,6 +63,20 @@ mt_preload_case(large 60 $<TARGET_FILE:mt_pl_leaky>)
 mt_preload_case(large_nopie 60 $<TARGET_FILE:mt_pl_leaky_nopie>)
 mt_preload_case(depth 60 $<TARGET_FILE:mt_pl_depth>)
 
+# memtally's stack walker (preload/unwind.c) against libgcc's on every
+# walk (MEMTALLY_UNWIND=check): a signal frame (the depth program's one
+# handler walk goes to libgcc), threads and fork, and python3's
+# interpreter frames.
+mt_preload_case(unwind_depth 60 $<TARGET_FILE:mt_pl_depth>)
+set_tests_properties(preload_unwind_depth PROPERTIES ENVIRONMENT "EXPECT_LIBGCC=1")
+mt_preload_case(unwind_stress 120 $<TARGET_FILE:mt_pl_stress> 4 20000 3)
+find_program(MT_PYTHON3 NAMES python3)
+if(MT_PYTHON3)
+  mt_preload_case(unwind_python3 120 ${MT_PYTHON3} -c
+    "import json; d = {str(i): [i, str(i)] for i in range(20000)}; print(len(json.loads(json.dumps(d))))")
+  set_tests_properties(preload_unwind_python3 PROPERTIES ENVIRONMENT "PYTHONMALLOC=malloc")
+endif()
+
 # Real programs: output, stderr and exit status unchanged under the shim;
 # for the deterministic ones memtally's totals equal valgrind's.
 foreach(prog sqlite3 jq python3 bash git)
@@ -94,6 +108,7 @@ if(CMAKE_CXX_COMPILER)
   mt_preload_prog(mt_pl_cxx ${MT_PL_SRC}/cxx_prog.cpp)
   set_target_properties(mt_pl_cxx PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
   mt_preload_case(cxx 60 $<TARGET_FILE:mt_pl_cxx>)
+  mt_preload_case(unwind_cxx 60 $<TARGET_FILE:mt_pl_cxx>)
 else()
   message(STATUS "memtally: no C++ compiler; the preload_cxx test is not built")
 endif()

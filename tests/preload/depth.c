@@ -4,16 +4,19 @@
  * gets 24 bytes through libc's strdup; dp_compare, a qsort comparison
  * that dp_sort passes to libc, gets 77 bytes on its first call, under
  * qsort's recursive merge sort (a dozen libc frames to look past at
- * depth 3). Built without sibling-call optimisation
- * so that every function keeps its frame. Expected sites:
- *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare
- *   depth 2: dp_wrapper, dp_caller_b, dp_compare     (libc frames skipped)
- *   depth 3: dp_caller_a, dp_top, dp_sort            (one more frame up)
+ * depth 3); dp_on_signal, a signal handler that dp_raise runs through
+ * raise, gets 99 bytes (a signal frame to walk past at depth 3). Built
+ * without sibling-call optimisation so that every function keeps its
+ * frame. Expected sites:
+ *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare, dp_on_signal
+ *   depth 2: dp_wrapper, dp_caller_b, dp_compare, dp_on_signal  (libc frames skipped)
+ *   depth 3: dp_caller_a, dp_top, dp_sort, dp_raise             (one more frame up)
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-void *volatile sink_a, *volatile sink_b, *volatile sink_c;
+void *volatile sink_a, *volatile sink_b, *volatile sink_c, *volatile sink_d;
 
 __attribute__((noinline)) void *dp_wrapper(size_t n) {
     void *p = malloc(n);
@@ -44,10 +47,23 @@ __attribute__((noinline)) void dp_sort(void) {
     __asm__ volatile("" : : "r"(v) : "memory");
 }
 
+__attribute__((noinline)) void dp_on_signal(int sig) {
+    (void)sig;
+    sink_d = malloc(99);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void dp_raise(void) {
+    signal(SIGUSR1, dp_on_signal);
+    raise(SIGUSR1);
+    __asm__ volatile("" ::: "memory");
+}
+
 __attribute__((noinline)) void dp_top(void) {
     dp_caller_a();
     dp_caller_b();
     dp_sort();
+    dp_raise();
     __asm__ volatile("" ::: "memory");
 }
 
@@ -56,5 +72,6 @@ int main(void) {
     free(sink_a);
     free(sink_b);
     free(sink_c);
+    free(sink_d);
     return 0;
 }

@@ -29,7 +29,7 @@ mkdir -p "$work"
 cd "$work"
 # a quiet, fixed environment: the same for both runs
 export LC_ALL=C TZ=UTC HOME="$work"
-unset MEMTALLY_REPORT MEMTALLY_LEAK_CHECK MEMTALLY_LARGE MEMTALLY_STACK_DEPTH MEMTALLY_PID MEMTALLY_FOLLOW LD_PRELOAD || true
+unset MEMTALLY_REPORT MEMTALLY_LEAK_CHECK MEMTALLY_LARGE MEMTALLY_STACK_DEPTH MEMTALLY_PID MEMTALLY_FOLLOW MEMTALLY_UNWIND LD_PRELOAD || true
 
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3)

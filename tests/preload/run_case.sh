@@ -15,6 +15,7 @@
 #   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
 #   large PROG, large_nopie PROG    MEMTALLY_LARGE logs a block addr2line can name
 #   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
+#   unwind_* PROG [ARGS...]         MEMTALLY_UNWIND=check: memtally's walker agrees with libgcc
 #   valgrind PROG                   global numbers equal valgrind's
 set -eu
 
@@ -34,7 +35,7 @@ fail() {
 rm -rf "$work"
 mkdir -p "$work/reports"
 cd "$work"
-unset MEMTALLY_REPORT MEMTALLY_LEAK_CHECK MEMTALLY_LARGE MEMTALLY_STACK_DEPTH MEMTALLY_PID MEMTALLY_FOLLOW LD_PRELOAD || true
+unset MEMTALLY_REPORT MEMTALLY_LEAK_CHECK MEMTALLY_LARGE MEMTALLY_STACK_DEPTH MEMTALLY_PID MEMTALLY_FOLLOW MEMTALLY_UNWIND LD_PRELOAD || true
 report=$work/reports/out.json
 
 # Runs the program under the shim with the report at $report; extra
@@ -164,12 +165,35 @@ depth)
         a=$(jq -r '[.sites[] | select(.allocated == 4321) | .function] | join(",")' "$report")
         b=$(jq -r '[.sites[] | select(.allocated == 24) | .function] | join(",")' "$report")
         c=$(jq -r '[.sites[] | select(.allocated == 77) | .function] | join(",")' "$report")
-        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b, 77 bytes under qsort from $c"
+        d=$(jq -r '[.sites[] | select(.allocated == 99) | .function] | join(",")' "$report")
+        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b, 77 bytes under qsort from $c, 99 bytes in a signal handler from $d"
         case $depth in
-        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac && [ "$c" = dp_compare ] ;;
-        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] && [ "$c" = dp_compare ] ;;
-        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] && [ "$c" = dp_sort ] ;;
+        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] ;;
+        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] ;;
+        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] && [ "$c" = dp_sort ] && [ "$d" = dp_raise ] ;;
         esac || fail "wrong sites at depth $depth"
+    done
+    ;;
+unwind_*)
+    # MEMTALLY_UNWIND=check: libgcc walks every stack that memtally's walker
+    # walks, and the frames they find must agree. EXPECT_LIBGCC: how many
+    # walks memtally's walker must hand to libgcc (signal frames).
+    for depth in 3 6; do
+        rm -f "$report"
+        shim_run MEMTALLY_STACK_DEPTH=$depth MEMTALLY_UNWIND=check -- "$prog" "$@" > out.txt 2> err.txt ||
+            fail "exited non-zero at depth $depth: $(cat err.txt)"
+        # one summary per process (a forked child writes its own)
+        sums=$(sed -n 's/.*unwind check: \([0-9]*\) walks, \([0-9]*\) by libgcc alone, \([0-9]*\) with a different frame.*/\1 \2 \3/p' err.txt |
+            awk '{ w += $1; l += $2; d += $3 } END { print w + 0, l + 0, d + 0, NR }')
+        echo "MEMTALLY_STACK_DEPTH=$depth: walks, by libgcc alone, different, processes: $sums"
+        # shellcheck disable=SC2086
+        set -- $sums "$@"
+        walks=$1 libgcc=$2 differ=$3 procs=$4
+        shift 4
+        [ "$procs" -ge 1 ] || fail "no unwind check summary at depth $depth"
+        [ "$walks" -gt 0 ] || fail "nothing was walked at depth $depth"
+        [ "$differ" = 0 ] || fail "memtally's walker and libgcc found different frames: $(grep 'unwind check' err.txt)"
+        [ "$libgcc" = "${EXPECT_LIBGCC:-0}" ] || fail "$libgcc walks went to libgcc, expected ${EXPECT_LIBGCC:-0}"
     done
     ;;
 valgrind)
