@@ -31,7 +31,8 @@ void mt__usage(FILE *out) {
           "diff     prints what changed per category and per site between two JSON reports\n"
           "\n"
           "Environment: MEMTALLY_PRELOAD (path of libmemtally_preload.so), MEMTALLY_LARGE,\n"
-          "MEMTALLY_LEAK_CHECK=1 (same as --leak-check).\n",
+          "MEMTALLY_LEAK_CHECK=1 (same as --leak-check), MEMTALLY_UNWIND=libgcc|check\n"
+          "(the stack walker for --stack-depth 2 and more; check compares it with libgcc's).\n",
           out);
 }
 
