@@ -128,6 +128,12 @@ static uintptr_t encoded(cursor *c, uint8_t enc, uintptr_t data) {
     return v;
 }
 
+static int32_t table_entry(const uint8_t *table, size_t i) {
+    int32_t v;
+    memcpy(&v, table + 4 * i, sizeof v);
+    return v;
+}
+
 /* The FDE covering pc, from .eh_frame_hdr's binary search table; NULL when
  * there is none or the table is not in the usual form. */
 static const uint8_t *find_fde(uintptr_t pc, const uint8_t *hdr) {
@@ -138,16 +144,16 @@ static const uint8_t *find_fde(uintptr_t pc, const uint8_t *hdr) {
     encoded(&c, hdr[1], (uintptr_t)hdr); /* eh_frame_ptr */
     uintptr_t count = encoded(&c, fde_count_enc, (uintptr_t)hdr);
     if (c.bad || !count) return NULL;
-    const int32_t *table = (const int32_t *)(const void *)c.p; /* (initial location, FDE) pairs */
+    const uint8_t *table = c.p; /* (initial location, FDE) pairs of 4-byte offsets */
     uintptr_t base = (uintptr_t)hdr;
     size_t lo = 0, hi = count;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (base + (intptr_t)table[2 * mid] <= pc) lo = mid;
+        if (base + (intptr_t)table_entry(table, 2 * mid) <= pc) lo = mid;
         else hi = mid;
     }
-    if (base + (intptr_t)table[2 * lo] > pc) return NULL;
-    return (const uint8_t *)(base + (intptr_t)table[2 * lo + 1]);
+    if (base + (intptr_t)table_entry(table, 2 * lo) > pc) return NULL;
+    return (const uint8_t *)(base + (intptr_t)table_entry(table, 2 * lo + 1));
 }
 
 /* What the frame-description program leaves for the registers we follow. */
