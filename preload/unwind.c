@@ -18,12 +18,17 @@
  *
  * Inside malloc: frames are found with _dl_find_object, which takes no lock
  * and never allocates. A rule depends only on the code at its address, and
- * code moves only when a module is unloaded, so the caller hands in its
- * dlclose count and the cache is emptied when it changes. Before reading
- * the stack, each step checks that the CFA lies above the last one, by at
- * most 1 MiB.
+ * code changes only when a module is unloaded: every frame asks
+ * _dl_find_object, and a rule is used only while the module it was read
+ * from (its link map, start and unwind tables) is still the one there;
+ * glibc unloads some modules (iconv's gconv modules) without a dlclose this
+ * library sees. The cache is also emptied when the caller's dlclose count
+ * moves. Before reading the stack, each step checks that the CFA lies
+ * above the last one, by at most 1 MiB, and that the saved words lie
+ * inside the frame.
  */
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -44,13 +49,49 @@ typedef struct rule {
     unsigned outermost : 1;    /* no caller (return address undefined: _start, thread start) */
     int16_t ra_off;
     int16_t rbp_off;
+    /* the module the rule was read from, as _dl_find_object named it: a
+     * rule is used only while the same module is there (glibc unloads
+     * some modules, iconv's, without a dlclose this library sees) */
+    const void *map, *eh;
+    uintptr_t map_start;
 } rule;
-_Static_assert(sizeof(rule) == 16, "a rule is 16 bytes");
 
-#define RULES 256u /* per thread (4 KiB), direct-mapped by code address */
+#define RULES 256u /* per thread, direct-mapped by code address */
+#define RULES_BYTES (RULES * sizeof(rule))
 #define MAX_FRAME ((uintptr_t)1 << 20)
-static MT_TLS rule rules[RULES];
+/* Mapped on a thread's first walk (not static TLS, which glibc takes out
+ * of every thread's stack) and unmapped when the thread exits. */
+static MT_TLS rule *rules;
 static MT_TLS unsigned rules_closes;
+static pthread_key_t rules_key;
+static bool rules_key_made;
+
+static void rules_release(void *p) { mt__os_release(p, RULES_BYTES); }
+
+__attribute__((constructor)) static void rules_key_make(void) {
+    rules_key_made = pthread_key_create(&rules_key, rules_release) == 0;
+}
+
+/* This thread's rules, emptied when the dlclose count moved; NULL when
+ * they cannot be had. */
+static rule *rules_get(unsigned closes) {
+    if (MT_UNLIKELY(!rules)) {
+        if (!rules_key_made) return NULL;
+        rule *fresh = mt__os_reserve(RULES_BYTES);
+        if (!fresh) return NULL;
+        if (pthread_setspecific(rules_key, fresh) != 0) {
+            mt__os_release(fresh, RULES_BYTES);
+            return NULL;
+        }
+        rules = fresh;
+        rules_closes = closes;
+    }
+    if (MT_UNLIKELY(closes != rules_closes)) {
+        memset(rules, 0, RULES_BYTES);
+        rules_closes = closes;
+    }
+    return rules;
+}
 
 /* ---- reading .eh_frame ---------------------------------------------------- */
 
@@ -302,9 +343,8 @@ static bool run_cfa(cursor *c, regs_rule *st, const regs_rule *init, uintptr_t l
 
 /* Decodes the rule for code address pc (a return address minus one, or
  * the walker's own address). False when pc has no usable description. */
-static bool decode(uintptr_t pc, rule *out) {
-    struct dl_find_object fo;
-    if (_dl_find_object((void *)pc, &fo) != 0) return false;
+static bool decode(uintptr_t pc, const struct dl_find_object *found, rule *out) {
+    struct dl_find_object fo = *found;
     const uint8_t *fde = find_fde(pc, fo.dlfo_eh_frame);
     if (!fde) return false;
     uint32_t len;
@@ -372,29 +412,34 @@ static bool decode(uintptr_t pc, rule *out) {
     out->outermost = st.ra_how == 3;
     out->rbp_saved = st.rbp_how == 1;
     out->rbp_off = (int16_t)(st.rbp_how == 1 ? st.rbp_off : 0);
+    out->map = fo.dlfo_link_map;
+    out->eh = fo.dlfo_eh_frame;
+    out->map_start = (uintptr_t)fo.dlfo_map_start;
     return true;
 }
 
-static const rule *rule_for(uintptr_t pc) {
-    rule *r = &rules[(pc ^ (pc >> 9)) % RULES];
-    if (MT_LIKELY(r->pc == pc)) return r;
+static const rule *rule_for(rule *table, uintptr_t pc) {
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)pc, &fo) != 0) return NULL;
+    rule *r = &table[(pc ^ (pc >> 9)) % RULES];
+    if (MT_LIKELY(r->pc == pc && r->map == fo.dlfo_link_map && r->eh == fo.dlfo_eh_frame &&
+                  r->map_start == (uintptr_t)fo.dlfo_map_start))
+        return r;
     rule fresh;
-    if (!decode(pc, &fresh)) return NULL;
+    if (!decode(pc, &fo, &fresh)) return NULL;
     *r = fresh;
     return r;
 }
 
 MT_NOINLINE int mt__unwind(bool (*frame)(const void *ret, void *arg), void *arg, unsigned closes) {
-    if (MT_UNLIKELY(closes != rules_closes)) {
-        memset(rules, 0, sizeof rules);
-        rules_closes = closes;
-    }
+    rule *table = rules_get(closes);
+    if (!table) return -1;
     uintptr_t pc, rsp, rbp;
     __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(rsp), "=r"(rbp));
     for (unsigned n = 0; n < 256; n++) {
         /* the walker's own address is exact; a return address follows its
          * call, whose rule is the one that applies */
-        const rule *r = rule_for(n ? pc - 1 : pc);
+        const rule *r = rule_for(table, n ? pc - 1 : pc);
         if (!r) return -1;
         if (r->outermost) return 0;
         uintptr_t cfa = (r->cfa_rbp ? rbp : rsp) + (uintptr_t)(intptr_t)r->cfa_off;
