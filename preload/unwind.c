@@ -60,13 +60,20 @@ typedef struct rule {
 #define RULES_BYTES (RULES * sizeof(rule))
 #define MAX_FRAME ((uintptr_t)1 << 20)
 /* Mapped on a thread's first walk (not static TLS, which glibc takes out
- * of every thread's stack) and unmapped when the thread exits. */
+ * of every thread's stack) and unmapped when the thread exits. A walk in a
+ * later thread-exit destructor finds rules_gone and leaves the walk to
+ * libgcc. */
 static MT_TLS rule *rules;
 static MT_TLS unsigned rules_closes;
+static MT_TLS bool rules_gone;
 static pthread_key_t rules_key;
 static bool rules_key_made;
 
-static void rules_release(void *p) { mt__os_release(p, RULES_BYTES); }
+static void rules_release(void *p) {
+    rules = NULL;
+    rules_gone = true;
+    mt__os_release(p, RULES_BYTES);
+}
 
 __attribute__((constructor)) static void rules_key_make(void) {
     rules_key_made = pthread_key_create(&rules_key, rules_release) == 0;
@@ -76,7 +83,7 @@ __attribute__((constructor)) static void rules_key_make(void) {
  * they cannot be had. */
 static rule *rules_get(unsigned closes) {
     if (MT_UNLIKELY(!rules)) {
-        if (!rules_key_made) return NULL;
+        if (!rules_key_made || rules_gone) return NULL;
         rule *fresh = mt__os_reserve(RULES_BYTES);
         if (!fresh) return NULL;
         if (pthread_setspecific(rules_key, fresh) != 0) {

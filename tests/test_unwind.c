@@ -182,6 +182,42 @@ static void agrees_on_threads(void **state) {
     for (int i = 0; i < 4; i++) assert_int_equal(failures[i], 0);
 }
 
+/* A walk from a thread-exit destructor that runs after the walker's own
+ * (which unmaps the thread's rules) is left to libgcc, and does not touch
+ * the unmapped rules. */
+static pthread_key_t late_key;
+static int late_rc[2];
+
+static void late_destructor(void *arg) {
+    int *rc = arg;
+    frames f = {.n = 0};
+    *rc = mt__unwind(take, &f, 0);
+}
+
+static void *walks_then_exits(void *arg) {
+    frames f = {.n = 0};
+    int *rc = arg;
+    rc[0] = mt__unwind(take, &f, 0); /* maps the thread's rules */
+    pthread_setspecific(late_key, &rc[1]);
+    return NULL;
+}
+
+static void walk_after_thread_exit(void **state) {
+    (void)state;
+    /* created after the walker's key (its constructor ran first), so its
+     * destructor runs after the walker's */
+    assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    late_rc[0] = late_rc[1] = 99;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, walks_then_exits, late_rc), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+#if defined(__x86_64__)
+    assert_int_equal(late_rc[0], 0);
+#endif
+    assert_int_equal(late_rc[1], -1);
+    pthread_key_delete(late_key);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(agrees_with_libgcc),
@@ -189,6 +225,7 @@ int main(void) {
         cmocka_unit_test(closes_empty_the_cache),
         cmocka_unit_test(gives_up_at_a_signal_frame),
         cmocka_unit_test(agrees_on_threads),
+        cmocka_unit_test(walk_after_thread_exit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
