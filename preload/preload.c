@@ -257,17 +257,17 @@ static const void *walk_result(const walk *w, const void *ret) {
     return w->last ? w->last : ret;
 }
 
-/* MEMTALLY_UNWIND=check: libgcc walks the same stack; a different answer
- * is counted and the first few are logged (the summary comes at exit). */
-static MT_NOINLINE MT_COLD void check_walk(const walk *mine, bool done, const void *ret) {
-    walk w = {.want = stack_depth - 1};
-    _Unwind_Backtrace(walk_frame, &w);
+/* MEMTALLY_UNWIND=check: libgcc walks the same stack into *w; when
+ * memtally's walker was done too (mine), a different answer is counted and
+ * the first few are logged (the summary comes at exit). */
+static MT_NOINLINE MT_COLD void check_walk(const walk *mine, bool done, walk *w, const void *ret) {
+    _Unwind_Backtrace(walk_frame, w);
     __atomic_add_fetch(&check_walks, 1, __ATOMIC_RELAXED);
     if (!done) {
         __atomic_add_fetch(&check_libgcc, 1, __ATOMIC_RELAXED);
         return;
     }
-    const void *a = walk_result(mine, ret), *b = walk_result(&w, ret);
+    const void *a = walk_result(mine, ret), *b = walk_result(w, ret);
     if (a != b && __atomic_add_fetch(&check_differ, 1, __ATOMIC_RELAXED) <= 10)
         mt__log(MT_LOG_ERROR, "unwind check: memtally's walker found %p, libgcc %p", a, b);
 }
@@ -276,15 +276,12 @@ static MT_NOINLINE const void *walk_stack(const void *ret) {
     /* depth 2 from code outside the runtime: the caller is the answer, no
      * unwinding needed (the common case: the program calls malloc itself) */
     if (stack_depth == 2 && !runtime_frame((const char *)ret - 1)) return ret;
-    walk w = {.want = stack_depth - 1};
+    walk w = {.want = stack_depth - 1}, gcc = {.want = stack_depth - 1};
     /* memtally's own walker (unwind.c), and libgcc's where it gives up */
     bool done = unwind_with != UNWIND_LIBGCC && mt__unwind(walk_ip, &w, __atomic_load_n(&dlcloses, __ATOMIC_ACQUIRE)) == 0;
-    if (MT_UNLIKELY(unwind_with == UNWIND_CHECK)) check_walk(&w, done, ret);
-    if (!done) {
-        w = (walk){.want = stack_depth - 1};
-        _Unwind_Backtrace(walk_frame, &w);
-    }
-    return walk_result(&w, ret);
+    if (MT_UNLIKELY(unwind_with == UNWIND_CHECK)) check_walk(&w, done, &gcc, ret);
+    else if (!done) _Unwind_Backtrace(walk_frame, &gcc);
+    return walk_result(done ? &w : &gcc, ret);
 }
 
 /* Called inside the guard: the unwinder never allocates, but if some

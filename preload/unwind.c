@@ -350,9 +350,8 @@ static bool run_cfa(cursor *c, regs_rule *st, const regs_rule *init, uintptr_t l
 
 /* Decodes the rule for code address pc (a return address minus one, or
  * the walker's own address). False when pc has no usable description. */
-static bool decode(uintptr_t pc, const struct dl_find_object *found, rule *out) {
-    struct dl_find_object fo = *found;
-    const uint8_t *fde = find_fde(pc, fo.dlfo_eh_frame);
+static bool decode(uintptr_t pc, const struct dl_find_object *fo, rule *out) {
+    const uint8_t *fde = find_fde(pc, fo->dlfo_eh_frame);
     if (!fde) return false;
     uint32_t len;
     memcpy(&len, fde, 4);
@@ -419,9 +418,9 @@ static bool decode(uintptr_t pc, const struct dl_find_object *found, rule *out) 
     out->outermost = st.ra_how == 3;
     out->rbp_saved = st.rbp_how == 1;
     out->rbp_off = (int16_t)(st.rbp_how == 1 ? st.rbp_off : 0);
-    out->map = fo.dlfo_link_map;
-    out->eh = fo.dlfo_eh_frame;
-    out->map_start = (uintptr_t)fo.dlfo_map_start;
+    out->map = fo->dlfo_link_map;
+    out->eh = fo->dlfo_eh_frame;
+    out->map_start = (uintptr_t)fo->dlfo_map_start;
     return true;
 }
 
