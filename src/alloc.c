@@ -35,17 +35,18 @@ void mt__backend_set(const mt__backend *b) { mt__be = b ? *b : default_backend; 
 _Atomic(const mt_hooks *) mt__hooks;
 uint64_t mt__large_threshold = UINT64_MAX;
 /* One compare, before anything else, sends an allocation off the hot path
- * for hooks (0 while hooks are set), large-allocation logging (the
- * threshold) and sizes no block can have (MT_MAX_SIZE + 1). */
+ * for hooks and Tracy (0 while hooks are set, always in a Tracy build),
+ * large-allocation logging (the threshold) and sizes no block can have
+ * (MT_MAX_SIZE + 1). */
 #define WATCH_NONE (MT_MAX_SIZE + 1)
-static _Atomic uint64_t alloc_watch = WATCH_NONE;
+static _Atomic uint64_t alloc_watch = MT_TRACY ? 0 : WATCH_NONE;
 
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void watch_set(const mt_hooks *hooks, bool set_hooks) {
     pthread_mutex_lock(&watch_lock);
     if (set_hooks) atomic_store_explicit(&mt__hooks, hooks, memory_order_release);
-    uint64_t w = atomic_load_explicit(&mt__hooks, memory_order_acquire) ? 0 : mt__large_threshold;
+    uint64_t w = (MT_TRACY || atomic_load_explicit(&mt__hooks, memory_order_acquire)) ? 0 : mt__large_threshold;
     if (w > WATCH_NONE) w = WATCH_NONE;
     atomic_store_explicit(&alloc_watch, w, memory_order_relaxed);
     pthread_mutex_unlock(&watch_lock);
@@ -218,6 +219,7 @@ void mt__log_large(size_t size, const mt__site *s) {
 }
 
 static MT_NOINLINE MT_COLD void after_alloc_watched(mt__thread *t, void *p, size_t size, const mt__site *site) {
+    mt__tracy_alloc(p, size, mt__cats[site->cat].name);
     mt__call_hook_alloc(t, p, size, site);
     if (size >= mt__large_threshold) mt__log_large(size, site);
 }
@@ -301,6 +303,7 @@ static MT_NOINLINE void free_block_slow(mt__thread *t, void *ptr, mt__header *h,
     mt__block_mark_freed(h);
     mt__count_free(t, site, (int64_t)size);
     if (atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL) mt__call_hook_free(t, ptr, size, site);
+    mt__tracy_free(ptr, mt__cats[site->cat].name);
     mt__be.free(raw);
 }
 
@@ -414,7 +417,7 @@ MT_INLINE void free_any(void *ptr, void (*foreign_free)(void *)) {
     mt__thread *t = mt__tls;
     if (MT_LIKELY(t && header_ok(ptr, &w0, &w1))) {
         uint64_t bits = w0 & ~MT_HDR_SIZE_MASK;
-        if (MT_LIKELY(bits == t->pend_bits && atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
+        if (MT_LIKELY(!MT_TRACY && bits == t->pend_bits && atomic_load_explicit(&mt__hooks, memory_order_relaxed) == NULL &&
                       mt__count_free_fast(t, &t->snodes[(uint32_t)w1], (int64_t)(w0 - bits)))) {
             mt__header *h = (mt__header *)ptr - 1;
             mt__block_mark_freed(h);
@@ -477,9 +480,12 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
          * another thread may get a block at this very address */
         bool edge = ((uintptr_t)ptr & 4095) < MT_EDGE;
         if (MT_UNLIKELY(edge)) mt__edge_remove(ptr);
+        const char *old_cat = mt__cats[old_site->cat].name;
+        mt__tracy_free(ptr, old_cat);
         mt__header *nh = mt__be.realloc(h, size + sizeof *nh);
         if (!nh) {
             if (MT_UNLIKELY(edge)) mt__edge_add(ptr);
+            mt__tracy_alloc(ptr, old_size, old_cat); /* the old block stays */
             errno = ENOMEM;
             out = NULL;
         } else {

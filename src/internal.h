@@ -547,6 +547,30 @@ MT_NOINLINE MT_COLD void mt__call_hook_alloc(mt__thread *t, void *p, size_t size
 MT_NOINLINE MT_COLD void mt__call_hook_free(mt__thread *t, void *p, size_t size, const mt__site *site);
 MT_NOINLINE MT_COLD void mt__log_large(size_t size, const mt__site *site);
 
+/* ---- Tracy (tracy.c, in libmemtally built with MEMTALLY_WITH_TRACY) ----- */
+
+/* Each tracked block in Tracy's memory view, in the pool named by its
+ * category. Such a build sends every allocation and free down the watched
+ * path (as hooks do): a block is announced once the backend handed it out
+ * and taken back before the backend can hand its address to another
+ * thread. */
+#if MT_WITH_TRACY
+#define MT_TRACY 1
+void mt__tracy_alloc(const void *p, size_t size, const char *category);
+void mt__tracy_free(const void *p, const char *category);
+#else
+#define MT_TRACY 0
+MT_INLINE void mt__tracy_alloc(const void *p, size_t size, const char *category) {
+    (void)p;
+    (void)size;
+    (void)category;
+}
+MT_INLINE void mt__tracy_free(const void *p, const char *category) {
+    (void)p;
+    (void)category;
+}
+#endif
+
 /* ---- views for readers (view.c) -------------------------------------- */
 
 typedef struct mt__cat_view {

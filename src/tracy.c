@@ -1,0 +1,24 @@
+/*
+ * tracy.c - memtally's blocks in Tracy's memory view. Built into
+ * libmemtally with the CMake option MEMTALLY_WITH_TRACY, never into the
+ * preload library.
+ *
+ * Each category is one named memory pool (the seed's TracyAlloc puts every
+ * block in Tracy's one unnamed pool, so its categories were lost there).
+ * Tracy tells pools apart by the name's address, so the
+ * interned name (which lives as long as the program) is passed, never the
+ * caller's string: a block is freed in the pool it was allocated in even
+ * when the category was built in a temporary buffer. Define
+ * TRACY_CALLSTACK to a depth to have Tracy record call stacks too.
+ */
+#include <tracy/TracyC.h>
+
+#include "internal.h"
+
+#ifndef TRACY_ENABLE
+#error "MEMTALLY_WITH_TRACY: Tracy's client must be built with TRACY_ENABLE (cmake -DTRACY_ENABLE=ON)"
+#endif
+
+void mt__tracy_alloc(const void *p, size_t size, const char *category) { TracyCAllocN(p, size, category); }
+
+void mt__tracy_free(const void *p, const char *category) { TracyCFreeN(p, category); }
