@@ -43,10 +43,11 @@ enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
  * else rbp is unchanged. */
 typedef struct rule {
     uintptr_t pc;              /* the code address it is for; 0: empty slot */
-    int32_t cfa_off : 29;      /* at most MAX_FRAME */
+    int32_t cfa_off : 28;      /* at most MAX_FRAME */
     unsigned cfa_rbp : 1;      /* the CFA is rbp-based (else rsp-based) */
     unsigned rbp_saved : 1;
     unsigned outermost : 1;    /* no caller (return address undefined: _start, thread start) */
+    unsigned none : 1;         /* no rule: this walker gives up here (kept so as not to search again) */
     int16_t ra_off;
     int16_t rbp_off;
     /* the module the rule was read from, as _dl_find_object named it: a
@@ -418,23 +419,28 @@ static bool decode(uintptr_t pc, const struct dl_find_object *fo, rule *out) {
     out->outermost = st.ra_how == 3;
     out->rbp_saved = st.rbp_how == 1;
     out->rbp_off = (int16_t)(st.rbp_how == 1 ? st.rbp_off : 0);
-    out->map = fo->dlfo_link_map;
-    out->eh = fo->dlfo_eh_frame;
-    out->map_start = (uintptr_t)fo->dlfo_map_start;
     return true;
 }
 
+/* The rule for pc, NULL when this walker cannot follow the frame there.
+ * Either answer is kept: code without unwind information, or with a
+ * description only libgcc follows, is searched once, not on every walk. */
 static const rule *rule_for(rule *table, uintptr_t pc) {
     struct dl_find_object fo;
     if (_dl_find_object((void *)pc, &fo) != 0) return NULL;
     rule *r = &table[(pc ^ (pc >> 9)) % RULES];
     if (MT_LIKELY(r->pc == pc && r->map == fo.dlfo_link_map && r->eh == fo.dlfo_eh_frame &&
                   r->map_start == (uintptr_t)fo.dlfo_map_start))
-        return r;
-    rule fresh;
-    if (!decode(pc, &fo, &fresh)) return NULL;
+        return r->none ? NULL : r;
+    rule fresh = {0};
+    bool ok = decode(pc, &fo, &fresh);
+    if (!ok) fresh = (rule){.none = 1};
+    fresh.pc = pc;
+    fresh.map = fo.dlfo_link_map;
+    fresh.eh = fo.dlfo_eh_frame;
+    fresh.map_start = (uintptr_t)fo.dlfo_map_start;
     *r = fresh;
-    return r;
+    return ok ? r : NULL;
 }
 
 MT_NOINLINE int mt__unwind(bool (*frame)(const void *ret, void *arg), void *arg, unsigned closes) {

@@ -3,7 +3,8 @@
  * compiled into this test: the return addresses it finds are the ones
  * libgcc's _Unwind_Backtrace finds, through frames of every shape the
  * compiler makes here (alloca, a large frame, recursion), on several
- * threads at once; it stops when told; it gives up on a signal frame.
+ * threads at once; it stops when told; it gives up on a signal frame and
+ * in code without unwind information.
  */
 #include "test_util.h"
 
@@ -156,6 +157,31 @@ static void gives_up_at_a_signal_frame(void **state) {
 #endif
 }
 
+/* Code without unwind information: the walker gives up in its frame
+ * after the same callers libgcc found, and again on the next walk, when
+ * it knows that address already (its failed search is kept). */
+int tu_call_without_unwind_info(int (*fn)(void *), void *arg);
+
+static int leaf_cb(void *arg) { return leaf(arg); }
+
+static void gives_up_without_unwind_info(void **state) {
+    (void)state;
+    static walk_job j[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&j[i], 0, sizeof j[i]);
+        j[i].rc = 99;
+        tu_call_without_unwind_info(leaf_cb, &j[i]);
+        assert_int_equal(j[i].rc, -1);
+#if defined(__x86_64__)
+        /* walk_both, leaf, leaf_cb and the return into the caller */
+        assert_true(j[i].mine.n >= 4);
+        assert_true(j[i].mine.n <= j[i].gcc.n);
+        for (int k = 1; k < j[i].mine.n; k++) assert_ptr_equal(j[i].mine.ip[k], j[i].gcc.ip[k]);
+#endif
+    }
+    assert_int_equal(j[0].mine.n, j[1].mine.n);
+}
+
 /* Each thread has its own rules: walks on four threads at once. */
 static void *thread_walks(void *arg) {
     int *failures = arg;
@@ -224,6 +250,7 @@ int main(void) {
         cmocka_unit_test(stops_when_told),
         cmocka_unit_test(closes_empty_the_cache),
         cmocka_unit_test(gives_up_at_a_signal_frame),
+        cmocka_unit_test(gives_up_without_unwind_info),
         cmocka_unit_test(agrees_on_threads),
         cmocka_unit_test(walk_after_thread_exit),
     };
