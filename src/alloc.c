@@ -404,7 +404,11 @@ static MT_NOINLINE MT_COLD void free_slow(void *ptr, void (*foreign_free)(void *
         else mt__block_report_bad("free", ptr, st, &copy);
         return;
     }
-    MT_THREAD_GET(t, locked, { mt__be.free(mt__block_raw((mt__header *)ptr - 1)); return; });
+    MT_THREAD_GET(t, locked, {
+        mt__tracy_free(ptr, mt__cats[site_rec(copy.site)->cat].name);
+        mt__be.free(mt__block_raw((mt__header *)ptr - 1));
+        return;
+    });
     free_block_slow(t, ptr, (mt__header *)ptr - 1, &copy);
     MT_THREAD_DONE(locked);
 }
