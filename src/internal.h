@@ -25,6 +25,11 @@
 
 #include "memtally.h"
 
+/* Everything below is the library's own: hidden, so code reaches it
+ * directly, not through the GOT (one load fewer for mt__secret on the hot
+ * path). */
+#pragma GCC visibility push(hidden)
+
 #define MT_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MT_NOINLINE    __attribute__((noinline))
@@ -686,5 +691,7 @@ const char *mt__os_exe_path(char *buf, size_t cap);
  * (glibc's _dl_find_object), unlike dladdr, which may wait for a loader
  * lock held by a thread that is waiting for malloc. */
 const char *mt__os_pc_module(const void *pc, char *buf, size_t cap);
+
+#pragma GCC visibility pop
 
 #endif /* MT_INTERNAL_H */
