@@ -8,8 +8,9 @@
  * Tracy tells pools apart by the name's address, so the
  * interned name (which lives as long as the program) is passed, never the
  * caller's string: a block is freed in the pool it was allocated in even
- * when the category was built in a temporary buffer. Define
- * TRACY_CALLSTACK to a depth to have Tracy record call stacks too.
+ * when the category was built in a temporary buffer. TRACY_CALLSTACK
+ * (a depth; Tracy's CMake target defines it when Tracy is configured with
+ * it) makes Tracy record call stacks too.
  */
 #include <tracy/TracyC.h>
 
