@@ -12,6 +12,9 @@
  * (a depth; Tracy's CMake target defines it when Tracy is configured with
  * it) makes Tracy record call stacks too.
  */
+#include <pthread.h>
+#include <stdbool.h>
+
 #include <tracy/TracyC.h>
 
 #include "internal.h"
@@ -20,6 +23,22 @@
 #error "MEMTALLY_WITH_TRACY: Tracy's client must be built with TRACY_ENABLE (cmake -DTRACY_ENABLE=ON)"
 #endif
 
-void mt__tracy_alloc(const void *p, size_t size, const char *category) { TracyCAllocN(p, size, category); }
+/* Set in a forked child: Tracy's profiler thread did not come along, and
+ * another thread of the parent may have held Tracy's queue lock at the
+ * fork, so the child's first event would wait forever. A child's blocks
+ * stay out of Tracy (memtally still counts them). */
+static bool forked;
 
-void mt__tracy_free(const void *p, const char *category) { TracyCFreeN(p, category); }
+static void forked_child(void) { forked = true; }
+
+/* Registered before main, so even a fork before memtally's first call
+ * leaves the child out of Tracy. */
+__attribute__((constructor)) static void tracy_atfork(void) { pthread_atfork(NULL, NULL, forked_child); }
+
+void mt__tracy_alloc(const void *p, size_t size, const char *category) {
+    if (!forked) TracyCAllocN(p, size, category);
+}
+
+void mt__tracy_free(const void *p, const char *category) {
+    if (!forked) TracyCFreeN(p, category);
+}

@@ -107,6 +107,8 @@ tr_counts tr_counts_get(void) {
     return c;
 }
 
+tr_counts tr_counts_peek(void) { return counts; }
+
 const char *tr_first_error(void) { return first_error; }
 
 size_t tr_last_events(tr_event *out, size_t n) {

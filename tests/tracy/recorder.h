@@ -25,6 +25,9 @@ typedef struct tr_counts {
 /* Forgets everything recorded (the live set too). */
 void tr_reset(void);
 tr_counts tr_counts_get(void);
+/* The counts without taking the lock: for a forked child, where another
+ * thread of the parent may have held it at the fork (as with Tracy's). */
+tr_counts tr_counts_peek(void);
 /* The first rejected event, "" when none. */
 const char *tr_first_error(void);
 /* The last n events, oldest first, in out[0..returned). Keeps 4096. */
