@@ -8,7 +8,7 @@
 # and review the difference with git diff before committing.
 foreach(t test_report test_snapshot test_leak)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
-  target_link_libraries(${t} PRIVATE mt_test_util memtally_static json-c::json-c)
+  target_link_libraries(${t} PRIVATE mt_test_util memtally_core json-c::json-c)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES TIMEOUT 60)
 endforeach()

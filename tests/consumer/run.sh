@@ -4,9 +4,12 @@
 # and with CMake's find_package(memtally), runs them and compares their
 # output with expected.txt.
 #
-#   run.sh CMAKE BUILD_DIR THIS_DIR CC WORK_DIR
+#   run.sh CMAKE BUILD_DIR THIS_DIR CC WORK_DIR [PREFIX_PATH]
+#
+# PREFIX_PATH: where the build found its dependencies (Tracy, in a
+# MEMTALLY_WITH_TRACY build), for find_package(memtally) to find them too.
 set -eu
-CMAKE=$1 BUILD=$2 HERE=$3 CC=$4 WORK=$5
+CMAKE=$1 BUILD=$2 HERE=$3 CC=$4 WORK=$5 DEPS=${6:-}
 
 fail() { echo "consumer test: $*" >&2; exit 1; }
 
@@ -61,7 +64,7 @@ if command -v c++ >/dev/null 2>&1; then
 fi
 
 # 4. CMake find_package(memtally), shared and static targets.
-"$CMAKE" -S "$HERE" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_C_COMPILER="$CC" \
+"$CMAKE" -S "$HERE" -B "$WORK/cmake-build" -DCMAKE_PREFIX_PATH="$PREFIX${DEPS:+;$DEPS}" -DCMAKE_C_COMPILER="$CC" \
     >"$WORK/cmake-configure.log" 2>&1 || { cat "$WORK/cmake-configure.log" >&2; fail "find_package(memtally) project did not configure"; }
 "$CMAKE" --build "$WORK/cmake-build" >"$WORK/cmake-build.log" 2>&1 ||
     { cat "$WORK/cmake-build.log" >&2; fail "find_package(memtally) project did not build"; }
