@@ -13,6 +13,7 @@
 #include "tracy/recorder.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,13 +33,28 @@
 /* A plain block's user pointer is 16 bytes into what the backend gave. */
 static int in_child; /* a forked child: the recorder's lock may be held for good */
 
+/* Where memtally can have put the user pointer of a block the backend gave
+ * at raw: 16 bytes in (a plain block), or past 24 bytes rounded up to the
+ * alignment asked for or to a page (an aligned block, src/alloc.c). */
 static void check_released(void *raw, const char *what) {
-    if (raw && !in_child && tr_is_live((char *)raw + 16, NULL)) tr_error(what, (char *)raw + 16);
+    if (!raw || in_child) return;
+    uintptr_t r = (uintptr_t)raw, end = r + malloc_usable_size(raw);
+    if (tr_is_live((void *)(r + 16), NULL)) tr_error(what, (void *)(r + 16));
+    for (uintptr_t a = 32; a <= 65536; a *= 2) {
+        uintptr_t u = (r + 24 + a - 1) & ~(a - 1);
+        if (u < end && tr_is_live((void *)u, NULL)) tr_error(what, (void *)u);
+    }
 }
 
-static atomic_int fail_realloc;
+static atomic_int fail_realloc, fail_malloc;
 
-static void *be_malloc(size_t n) { return malloc(n); }
+static void *be_malloc(size_t n) {
+    if (atomic_load(&fail_malloc)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return malloc(n);
+}
 static void *be_calloc(size_t c, size_t n) { return calloc(c, n); }
 static void *be_realloc(void *p, size_t n) {
     check_released(p, "backend realloc of a block Tracy still holds");
@@ -226,6 +242,74 @@ static void realloc_failure_keeps_the_block(void **state) {
     assert_no_errors();
 }
 
+/* What memtally does not hand out, or fails to, is never announced; what
+ * it takes back by realloc is withdrawn. */
+static void only_tracked_blocks(void **state) {
+    (void)state;
+    void *raw = mt_raw_alloc(100);
+    mt_raw_free(raw);
+    errno = 0;
+    assert_null(mt_calloc(SIZE_MAX / 2, 4, "Tracy::None", F, __LINE__));
+    assert_int_equal(errno, ENOMEM);
+    void *foreign = malloc(40);
+    mt_free_or_system(foreign); /* auto.h's free of a block memtally did not make */
+    atomic_store(&fail_malloc, 1);
+    assert_null(mt_alloc(50, "Tracy::None", F, __LINE__));
+    assert_null(mt_aligned_alloc(64, 50, "Tracy::None", F, __LINE__));
+    atomic_store(&fail_malloc, 0);
+    tr_counts c = tr_counts_get();
+    assert_int_equal(c.allocs, 0);
+    assert_int_equal(c.frees, 0);
+
+    void *n = mt_realloc(NULL, 30, "Tracy::FromNull", F, __LINE__);
+    assert_string_equal(last_event(1, n).pool, "Tracy::FromNull");
+    assert_null(mt_realloc(n, 0, NULL, F, __LINE__)); /* frees */
+    last_event(0, n);
+
+    /* an aligned block the backend cannot move stays, still announced */
+    void *al = mt_aligned_alloc(512, 100, "Tracy::AlignedKeep", F, __LINE__);
+    const char *pool = last_event(1, al).pool;
+    atomic_store(&fail_malloc, 1);
+    assert_null(mt_realloc(al, 5000, NULL, F, __LINE__));
+    atomic_store(&fail_malloc, 0);
+    assert_true(tr_is_live(al, NULL));
+    mt_free(al);
+    last_event(0, al);
+    assert_int_equal(tr_live_blocks(pool, NULL), 0);
+    c = tr_counts_get();
+    assert_int_equal(c.allocs, 2);
+    assert_int_equal(c.frees, 2);
+    assert_no_errors();
+}
+
+/* A thread-exit destructor that runs after memtally's own counts through
+ * the shared orphan record: its blocks are announced and withdrawn too. */
+static pthread_key_t late_key;
+static void late_destructor(void *arg) {
+    void *p = mt_alloc(70, "Tracy::Late", F, __LINE__);
+    p = mt_realloc(p, 700, NULL, F, __LINE__);
+    mt_free(p);
+    mt_free(arg);
+}
+static void *late_thread(void *arg) {
+    (void)arg;
+    pthread_setspecific(late_key, mt_alloc(10, "Tracy::Late", F, __LINE__));
+    return NULL;
+}
+
+static void blocks_of_exit_destructors(void **state) {
+    (void)state;
+    assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_thread, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_key_delete(late_key);
+    tr_counts c = tr_counts_get();
+    assert_int_equal(c.allocs, 3); /* the key's block, the destructor's, its realloc */
+    assert_int_equal(c.frees, 3);
+    assert_no_errors();
+}
+
 static int hook_allocs, hook_frees;
 static void on_alloc(void *p, size_t n, const char *cat, void *user) {
     (void)p, (void)n, (void)cat, (void)user;
@@ -372,6 +456,8 @@ int main(void) {
         cmocka_unit_test_setup(realloc_moves_between_pools, setup),
         cmocka_unit_test_setup(realloc_failure_keeps_the_block, setup),
         cmocka_unit_test_setup(hooks_alongside, setup),
+        cmocka_unit_test_setup(only_tracked_blocks, setup),
+        cmocka_unit_test_setup(blocks_of_exit_destructors, setup),
         cmocka_unit_test_setup(threads_hand_blocks_across, setup),
         cmocka_unit_test_setup(forked_child_stays_out, setup),
     };
