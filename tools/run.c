@@ -321,15 +321,47 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
     return rc;
 }
 
+/* Whether the report can be written where it is going: checked before
+ * the program runs, so that a long run does not end in a lost report. */
+static bool output_dir_ok(const char *out) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(out, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == out) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || (!S_ISDIR(sb.st_mode) && (errno = ENOTDIR)) || access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 int mt__cmd_run(int argc, char **argv) {
     run_opts o = {0};
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     if (env_true("MEMTALLY_LEAK_CHECK")) o.leak_check = true;
     if (env_true("MEMTALLY_FOLLOW")) o.follow = true;
+    /* MEMTALLY_REPORT names the report when -o does not (the program
+     * itself is given memtally's temporary file under that name) */
+    char *env_output = NULL;
+    const char *env_report = getenv("MEMTALLY_REPORT");
+    if (!o.output && env_report && *env_report) {
+        env_output = strdup(env_report);
+        if (!env_output) return MT_EXIT_USAGE;
+        o.output = env_output;
+    }
+    if (!output_dir_ok(o.output ? o.output : "memtally.json")) {
+        free(env_output);
+        return MT_EXIT_USAGE;
+    }
 
     const char *preload = mt__preload_path();
-    if (!preload) return MT_EXIT_USAGE;
+    if (!preload) {
+        free(env_output);
+        return MT_EXIT_USAGE;
+    }
 
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_MAX];
@@ -337,6 +369,7 @@ int mt__cmd_run(int argc, char **argv) {
     if (!mkdtemp(dir)) {
         fprintf(stderr, "memtally: cannot make a temporary directory in %s: %s\n",
                 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        free(env_output);
         return MT_EXIT_USAGE;
     }
     char absdir[PATH_MAX], report[PATH_MAX + 16];
@@ -347,6 +380,7 @@ int mt__cmd_run(int argc, char **argv) {
         fprintf(stderr, "memtally: cannot set the environment: %s\n", strerror(errno));
         remove_dir(dir);
         free(program);
+        free(env_output);
         return MT_EXIT_USAGE;
     }
     struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
@@ -366,5 +400,6 @@ int mt__cmd_run(int argc, char **argv) {
     }
     remove_dir(dir);
     free(program);
+    free(env_output);
     return status;
 }

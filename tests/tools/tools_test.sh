@@ -118,6 +118,17 @@ output_names)
     expect_grep '^memtally [0-9.]* report$' r.txt "text report header"
     expect_grep 'leak_buffers (.*leaky\.c:' r.txt "text report site"
     ls memtally.*.tmp.* r.txt.tmp.* 2>/dev/null && fail "temporary files left behind"
+    # MEMTALLY_REPORT names the report when -o does not; -o wins over it
+    MEMTALLY_REPORT=env.json "$MEMTALLY" run -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "MEMTALLY_REPORT output"
+    "$MEMTALLY" report env.json >/dev/null 2>&1 || fail "MEMTALLY_REPORT=env.json was not written"
+    MEMTALLY_REPORT=unused.json "$MEMTALLY" run -o flag.json -- "$LEAKY" >out.txt 2>err.txt
+    [ -f flag.json ] && [ ! -e unused.json ] || fail "-o flag.json did not win over MEMTALLY_REPORT"
+    # a report that cannot be written is named before the program runs
+    "$MEMTALLY" run -o no/such/dir/r.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "output into a missing directory"
+    expect_grep '^memtally: cannot write no/such/dir/r.json: No such file or directory$' err.txt "missing directory"
+    [ -e ran ] && fail "the program ran although its report could not be written"
     ;;
 signal_forward)
     "$MEMTALLY" run -o r.json -- "$PASSTHRU" wait >out.txt 2>err.txt &
