@@ -31,6 +31,12 @@ extern "C" {
 #define MT_API
 #endif
 
+/* MT_SCOPE's loop variable, named after the line, so that nested scopes
+ * (on different lines) do not shadow each other under -Wshadow. */
+#define MT__SCOPE_CAT2(a, b) a##b
+#define MT__SCOPE_CAT(a, b)  MT__SCOPE_CAT2(a, b)
+#define MT__SCOPE_VAR        MT__SCOPE_CAT(mt_scope_once_, __LINE__)
+
 #ifndef MEMTALLY_DISABLE
 
 /* ---- version and lifecycle ------------------------------------------- */
@@ -203,7 +209,7 @@ MT_API void mt_set_log(mt_log_fn fn, void *user);
 /* MT_SCOPE("Audio") { ... }: pushes the category for the block and pops it
  * when the block ends normally (not on break, return or goto out of it). */
 #define MT_SCOPE(cat) \
-    for (int mt_scope_once_ = (mt_scope_push(cat), 1); mt_scope_once_; mt_scope_once_ = 0, mt_scope_pop())
+    for (int MT__SCOPE_VAR = (mt_scope_push(cat), 1); MT__SCOPE_VAR; MT__SCOPE_VAR = 0, mt_scope_pop())
 
 #else /* MEMTALLY_DISABLE: plain libc, no memtally symbol referenced */
 
@@ -218,7 +224,7 @@ MT_API void mt_set_log(mt_log_fn fn, void *user);
 #define MT_NEW(type, cat)              ((type *)MT_CALLOC(1, sizeof(type), (cat)))
 #define MT_NEW_ARRAY(type, count, cat) ((type *)MT_CALLOC((count), sizeof(type), (cat)))
 #define MT_FREE(ptr)                   free(ptr)
-#define MT_SCOPE(cat)                  for (int mt_scope_once_ = ((void)(cat), 1); mt_scope_once_; mt_scope_once_ = 0)
+#define MT_SCOPE(cat)                  for (int MT__SCOPE_VAR = ((void)(cat), 1); MT__SCOPE_VAR; MT__SCOPE_VAR = 0)
 
 #endif /* MEMTALLY_DISABLE */
 
