@@ -63,7 +63,7 @@ void mt__atexit_actions(void) {
         size_t n = strlen(mt__opt.report);
         bool json = n >= 5 && strcmp(mt__opt.report + n - 5, ".json") == 0;
         if (mt_report_file(mt__opt.report, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT) != 0)
-            mt__log(MT_LOG_ERROR, "cannot write the report to %s", mt__opt.report);
+            mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", mt__opt.report, strerror(errno));
     }
 }
 
