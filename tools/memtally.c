@@ -38,6 +38,10 @@ void mt__usage(FILE *out) {
 }
 
 int mt__cmd_report(int argc, char **argv) {
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        mt__usage(stdout);
+        return 0;
+    }
     if (argc != 2) {
         fprintf(stderr, "memtally: report needs one report file\n");
         mt__usage(stderr);

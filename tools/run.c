@@ -119,9 +119,14 @@ static char *resolve_program(const char *name) {
     return NULL;
 }
 
+/* A boolean variable read as the library reads it; a value that is
+ * neither is named, and counts as off. */
 static bool env_true(const char *name) {
     const char *v = getenv(name);
-    return v && (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcasecmp(v, "true"));
+    if (!v) return false;
+    int b = mt__parse_bool(v);
+    if (b < 0) fprintf(stderr, "memtally: ignoring %s=%s (not 1, yes, on, true, 0, no, off or false)\n", name, v);
+    return b == 1;
 }
 
 static int setup_env(const char *preload, const char *report, const run_opts *o) {

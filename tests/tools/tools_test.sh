@@ -118,6 +118,10 @@ output_names)
     expect_grep '^memtally [0-9.]* report$' r.txt "text report header"
     expect_grep 'leak_buffers (.*leaky\.c:' r.txt "text report site"
     ls memtally.*.tmp.* r.txt.tmp.* 2>/dev/null && fail "temporary files left behind"
+    # a boolean variable with a value that is not one is named
+    MEMTALLY_LEAK_CHECK=maybe "$MEMTALLY" run -o b.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "MEMTALLY_LEAK_CHECK=maybe counts as off"
+    expect_grep '^memtally: ignoring MEMTALLY_LEAK_CHECK=maybe' err.txt "bad boolean named"
     # MEMTALLY_REPORT names the report when -o does not; -o wins over it
     MEMTALLY_REPORT=env.json "$MEMTALLY" run -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 0 $? "MEMTALLY_REPORT output"
@@ -239,6 +243,12 @@ bad_input)
     expect_grep 'not a memtally report: global.frees is out of range' err.txt "counter past INT64_MAX"
     "$MEMTALLY" diff "$SRC/tools/before.json" not.json >out.txt 2>err.txt
     expect_rc 2 $? "diff with a bad file"
+    # help of each command: the usage on stdout, exit 0
+    for cmd in report diff; do
+        "$MEMTALLY" $cmd --help >out.txt 2>err.txt
+        expect_rc 0 $? "$cmd --help"
+        expect_grep '^usage: memtally run' out.txt "$cmd --help prints the usage"
+    done
     # usage errors: usage text, exit 2
     for args in "" "bogus" "report" "diff a.json" "run" "run -o" "run --nope -- true"; do
         # shellcheck disable=SC2086
