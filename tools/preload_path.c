@@ -32,11 +32,24 @@ static const char *take(const char *path) {
     return found;
 }
 
+/* Whether path starts like a shared library: the dynamic loader refuses
+ * anything else with a warning the program's output may bury, and the run
+ * would end in "wrote no report". */
+static bool is_elf(const char *path) {
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return got == sizeof magic && memcmp(magic, "\177ELF", 4) == 0;
+}
+
 const char *mt__preload_path(void) {
     const char *env = getenv("MEMTALLY_PRELOAD");
     if (env && *env) {
-        if (usable(env)) return take(env);
-        fprintf(stderr, "memtally: MEMTALLY_PRELOAD=%s: cannot read it\n", env);
+        if (!usable(env)) fprintf(stderr, "memtally: MEMTALLY_PRELOAD=%s: cannot read it\n", env);
+        else if (!is_elf(env)) fprintf(stderr, "memtally: MEMTALLY_PRELOAD=%s: not a shared library\n", env);
+        else return take(env);
         return NULL;
     }
     char self[PATH_MAX];

@@ -118,6 +118,15 @@ output_names)
     expect_grep '^memtally [0-9.]* report$' r.txt "text report header"
     expect_grep 'leak_buffers (.*leaky\.c:' r.txt "text report site"
     ls memtally.*.tmp.* r.txt.tmp.* 2>/dev/null && fail "temporary files left behind"
+    # MEMTALLY_PRELOAD must name a shared library; the program does not run
+    MEMTALLY_PRELOAD=/nonexistent/libx.so "$MEMTALLY" run -o p.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "MEMTALLY_PRELOAD missing"
+    expect_grep '^memtally: MEMTALLY_PRELOAD=/nonexistent/libx.so: cannot read it$' err.txt "missing preload named"
+    printf 'not a library\n' >notlib.so
+    MEMTALLY_PRELOAD=$PWD/notlib.so "$MEMTALLY" run -o p.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "MEMTALLY_PRELOAD not ELF"
+    expect_grep 'notlib.so: not a shared library$' err.txt "non-library preload named"
+    [ -e ran ] && fail "the program ran with an unusable MEMTALLY_PRELOAD"
     # a boolean variable with a value that is not one is named
     MEMTALLY_LEAK_CHECK=maybe "$MEMTALLY" run -o b.json -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 0 $? "MEMTALLY_LEAK_CHECK=maybe counts as off"
