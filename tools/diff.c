@@ -169,10 +169,6 @@ static void put_section(FILE *out, const char *title, delta_set *s, bool sites) 
 }
 
 int mt__cmd_diff(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        mt__usage(stdout);
-        return 0;
-    }
     if (argc != 3) {
         fprintf(stderr, "memtally: diff needs two report files\n");
         mt__usage(stderr);

@@ -37,11 +37,9 @@ void mt__usage(FILE *out) {
           out);
 }
 
+bool mt__is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
 int mt__cmd_report(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        mt__usage(stdout);
-        return 0;
-    }
     if (argc != 2) {
         fprintf(stderr, "memtally: report needs one report file\n");
         mt__usage(stderr);
@@ -64,13 +62,14 @@ int main(int argc, char **argv) {
         return MT_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0) return mt__cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0) return mt__cmd_report(argc - 1, argv + 1);
-    if (strcmp(cmd, "diff") == 0) return mt__cmd_diff(argc - 1, argv + 1);
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    bool file_cmd = strcmp(cmd, "report") == 0 || strcmp(cmd, "diff") == 0;
+    if (mt__is_help(cmd) || strcmp(cmd, "help") == 0 || (file_cmd && argc == 3 && mt__is_help(argv[2]))) {
         mt__usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "run") == 0) return mt__cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return mt__cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0) return mt__cmd_diff(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0) {
         printf("memtally %d.%d.%d\n", MT_VERSION_MAJOR, MT_VERSION_MINOR, MT_VERSION_PATCH);
         return 0;

@@ -89,7 +89,7 @@ static int parse(int argc, char **argv, run_opts *o) {
             long n = strtol(o->stack_depth, &end, 10);
             if (*o->stack_depth == '\0' || *end || n < 1 || n > 64)
                 return usage_error("--stack-depth wants a number from 1 to 64, not \"%s\"", o->stack_depth);
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        } else if (mt__is_help(a)) {
             mt__usage(stdout);
             return 0;
         } else {

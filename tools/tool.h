@@ -119,5 +119,6 @@ int mt__cmd_run(int argc, char **argv);
 int mt__cmd_report(int argc, char **argv);
 int mt__cmd_diff(int argc, char **argv);
 void mt__usage(FILE *out);
+bool mt__is_help(const char *arg); /* -h or --help */
 
 #endif /* MT_TOOL_H */
