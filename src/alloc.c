@@ -484,19 +484,22 @@ static void *realloc_any(void *ptr, size_t size, const char *cat, const char *fi
          * another thread may get a block at this very address */
         bool edge = ((uintptr_t)ptr & 4095) < MT_EDGE;
         if (MT_UNLIKELY(edge)) mt__edge_remove(ptr);
+        /* so does telling Tracy and the hooks that the old block is gone */
         const char *old_cat = mt__cats[old_site->cat].name;
+        bool hooked = atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL;
         mt__tracy_free(ptr, old_cat);
+        if (MT_UNLIKELY(hooked)) mt__call_hook_free(t, ptr, old_size, old_site);
         mt__header *nh = mt__be.realloc(h, size + sizeof *nh);
         if (!nh) {
+            /* the old block stays: announce it again */
             if (MT_UNLIKELY(edge)) mt__edge_add(ptr);
-            mt__tracy_alloc(ptr, old_size, old_cat); /* the old block stays */
+            mt__tracy_alloc(ptr, old_size, old_cat);
+            if (MT_UNLIKELY(hooked)) mt__call_hook_alloc(t, ptr, old_size, old_site);
             errno = ENOMEM;
             out = NULL;
         } else {
             /* the old block is gone: count it freed, then the new one */
             mt__count_free(t, old_site, (int64_t)old_size);
-            if (MT_UNLIKELY(atomic_load_explicit(&mt__hooks, memory_order_relaxed) != NULL))
-                mt__call_hook_free(t, ptr, old_size, old_site);
             mt__header_write(nh, mt__size_word(size, site->cat), site->index);
             out = nh + 1;
             if (MT_UNLIKELY(((uintptr_t)out & 4095) < MT_EDGE)) mt__edge_add(out);

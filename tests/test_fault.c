@@ -1,8 +1,9 @@
 /*
  * test_fault.c - fault injection through a replaceable backend: whichever
  * backend allocation fails, the memtally call that needed it returns NULL
- * with ENOMEM, the statistics do not move, hooks see nothing, and no block
- * is lost or leaked.
+ * with ENOMEM, the statistics do not move, hooks see nothing (a failed
+ * realloc: the old block freed and announced again), and no block is lost
+ * or leaked.
  */
 #include "test_util.h"
 
@@ -66,14 +67,24 @@ static void be_free(void *p) {
 
 static const mt__backend g_failing = {be_malloc, be_calloc, be_realloc, be_free};
 
-static long g_hook_events;
+/* The hooks see a realloc the backend fails as the old block's free and
+ * its allocation again (the free is announced before the backend is
+ * asked); anything else that fails, they do not see at all. */
+static long g_hook_events, g_hook_net, g_hook_net_bytes;
+static void *g_hook_last;
 static void hook_a(void *p, size_t s, const char *c, void *u) {
-    (void)p, (void)s, (void)c, (void)u;
+    (void)c, (void)u;
     g_hook_events++;
+    g_hook_net++;
+    g_hook_net_bytes += (long)s;
+    if (p != g_hook_last) g_hook_last = NULL; /* not the block just freed */
 }
 static void hook_f(void *p, size_t s, const char *c, void *u) {
-    (void)p, (void)s, (void)c, (void)u;
+    (void)c, (void)u;
     g_hook_events++;
+    g_hook_net--;
+    g_hook_net_bytes -= (long)s;
+    g_hook_last = p;
 }
 
 static int setup(void **state) {
@@ -101,7 +112,7 @@ static void every_function_fails_cleanly(void **state) {
     long live0 = g_live;
     mt_stats g0 = mt_global_stats();
     mt_stats c0 = tu_cat_self("Fault::Old");
-    long events0 = g_hook_events;
+    long events0 = g_hook_events, net0 = g_hook_net, bytes0 = g_hook_net_bytes;
 
     g_fail_all = 1;
     const int line = __LINE__ + 2;
@@ -132,12 +143,16 @@ static void every_function_fails_cleanly(void **state) {
     assert_null(mt_alloc(10, NULL, NULL, 0));
     assert_int_equal(errno, ENOMEM);
     /* realloc of a live block, to a larger and to a smaller size */
+    assert_int_equal(g_hook_events, events0);
     errno = 0;
     assert_null(mt_realloc(old, 5000, "Fault::F", F, line));
     assert_int_equal(errno, ENOMEM);
     errno = 0;
     assert_null(mt_realloc(old, 5000, NULL, F, line));
     assert_int_equal(errno, ENOMEM);
+    /* each: the old block freed, then the same block announced again */
+    assert_int_equal(g_hook_events, events0 + 4);
+    assert_ptr_equal(g_hook_last, old);
     errno = 0;
     void *shrunk = mt_realloc(old, 20, NULL, F, line);
     /* shrinking may be done in place without the backend; if it needed the
@@ -151,7 +166,10 @@ static void every_function_fails_cleanly(void **state) {
     if (shrunk == NULL) {
         tu_assert_stats_equal(g0, mt_global_stats());
         tu_assert_stats_equal(c0, tu_cat_self("Fault::Old"));
-        assert_int_equal(g_hook_events, events0);
+        assert_int_equal(g_hook_events, events0 + 6);
+        assert_ptr_equal(g_hook_last, old);
+        assert_int_equal(g_hook_net, net0);
+        assert_int_equal(g_hook_net_bytes, bytes0);
         /* the old block is untouched and still freeable */
         assert_int_equal(mt_block_size(old), 50);
         for (int i = 0; i < 50; i++) assert_int_equal(old[i], 0x5f);
