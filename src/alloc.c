@@ -106,37 +106,66 @@ static mt__snode *node_fill(mt__thread *t, const mt__site *site) {
     return n;
 }
 
-/* The miss path: resolve the category by content, intern the file name
- * when its buffer may change, then find or create the site and cache it
- * under a key that stays valid. */
+/* A key the hot path did not find in its home slot may sit in one of the
+ * next CACHE_WINDOW - 1 slots: a new key takes the first empty slot from
+ * its home on (the last of the window when all are taken). Slots are never
+ * emptied, so an empty one ends the search. With thousands of sites, a
+ * quarter of them cannot have their home slot; they cost a short scan here
+ * instead of a lookup in the shared tables. */
+#define CACHE_WINDOW 8u
+
+MT_INLINE mt__cache_entry *cache_find(mt__thread *t, uintptr_t catkey, const char *file, uintptr_t where) {
+    uint32_t home = cache_slot(catkey, file, where);
+    for (uint32_t i = 0; i < CACHE_WINDOW; i++) {
+        mt__cache_entry *e = &t->cache[(home + i) & (MT_CACHE_SIZE - 1)];
+        if (e->catkey == catkey && e->file == file && e->where == where) return e;
+        if (!e->catkey) break;
+    }
+    return NULL;
+}
+
+MT_INLINE mt__cache_entry *cache_place(mt__thread *t, uintptr_t catkey, const char *file, uintptr_t where) {
+    uint32_t home = cache_slot(catkey, file, where), i = 0;
+    while (i < CACHE_WINDOW - 1 && t->cache[(home + i) & (MT_CACHE_SIZE - 1)].catkey) i++;
+    return &t->cache[(home + i) & (MT_CACHE_SIZE - 1)];
+}
+
+/* The miss path: look past the home slot; else resolve the category by
+ * content, intern the file name when its buffer may change, then find or
+ * create the site and cache it under a key that stays valid. */
 static MT_NOINLINE MT_COLD mt__snode *site_miss(mt__thread *t, const char *cat, uint32_t cat_index, const char *file,
                                                 uintptr_t where, bool is_pc) {
-    uintptr_t catkey;
+    /* The raw pointers can be probed first: the cache holds a category or
+     * file pointer only when it points at read-only text, and no writable
+     * buffer of the program shares an address with that text or with
+     * memtally's copies. */
+    bool stack_cat = on_my_stack(cat);
+    uintptr_t catkey = cat ? (uintptr_t)cat : cat_index == UINT32_MAX ? t->scope_key : (uintptr_t)cat_index << 1 | 1;
+    mt__cache_entry *e = stack_cat ? NULL : cache_find(t, catkey, file, where);
+    if (e) return e->node;
     if (cat && *cat) {
-        if (on_my_stack(cat) || !mt__is_immutable(cat)) {
+        if (stack_cat || !mt__is_immutable(cat)) {
             cat_index = name_lookup(t, cat);
             catkey = (uintptr_t)cat_index << 1 | 1;
+            if ((e = cache_find(t, catkey, file, where))) return e->node;
         } else {
             cat_index = mt__cat_intern(cat, mt__cat_normalize(cat));
-            catkey = (uintptr_t)cat;
         }
-    } else {
-        if (cat_index == UINT32_MAX) cat_index = mt__scope_current(t);
+    } else if (cat) { /* "": the scope's category, probed under its index */
+        cat_index = mt__scope_current(t);
         catkey = (uintptr_t)cat_index << 1 | 1;
+        if ((e = cache_find(t, catkey, file, where))) return e->node;
+    } else if (cat_index == UINT32_MAX) {
+        cat_index = mt__scope_current(t);
     }
-    /* The raw file pointer can be probed first: the cache holds it only
-     * when it points at read-only text, and no writable buffer of the
-     * program shares an address with that text or with memtally's copies. */
     const char *fkey = file;
-    mt__cache_entry *e = &t->cache[cache_slot(catkey, fkey, where)];
-    if (e->catkey == catkey && e->file == fkey && e->where == where) return e->node;
     if (file && (on_my_stack(file) || !mt__is_immutable(file))) {
         fkey = mt__file_intern(file);
-        e = &t->cache[cache_slot(catkey, fkey, where)];
-        if (e->catkey == catkey && e->file == fkey && e->where == where) return e->node;
+        if ((e = cache_find(t, catkey, fkey, where))) return e->node;
     }
     uint32_t index = mt__site_find_or_create(cat_index, fkey, is_pc ? 0 : (int)where, is_pc ? (const void *)where : NULL);
     mt__snode *n = node_fill(t, atomic_load_explicit(&mt__sites[index], memory_order_acquire));
+    e = cache_place(t, catkey, fkey, where);
     e->catkey = catkey;
     e->file = fkey;
     e->where = where;

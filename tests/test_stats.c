@@ -5,6 +5,7 @@
  */
 #include "test_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define F __FILE__
@@ -263,6 +264,92 @@ static void categories_sum_to_global(void **state) {
 /* A realloc counts the old block freed, then the new one allocated, so a
  * realloc never raises a peak above max(before, after): the same for a
  * block from mt_aligned_alloc as for a plain one. */
+/* ---- many sites: each counted on its own ------------------------------ */
+
+/* 40,000 sites, more than a thread's site cache holds (16384), met in a
+ * shuffled order over and over: however the cache places, finds and evicts
+ * them, every site gets exactly its own blocks. Keys differ only in the
+ * line, only in the file, and only in the category (a literal, the scope's
+ * under NULL, and a name in a stack buffer). */
+#define MS_FILES 8
+#define MS_LINES 1250
+#define MS_CATS  4
+#define MS_SITES (MS_FILES * MS_LINES * MS_CATS)
+static const char *const ms_files[MS_FILES] = {"ms/a.c", "ms/b.c", "ms/c.c", "ms/d.c",
+                                                "ms/e.c", "ms/f.c", "ms/g.c", "ms/h.c"};
+static const char *const ms_cats[MS_CATS] = {"Stats::Many::A", "Stats::Many::B", "Stats::Many::Scoped",
+                                              "Stats::Many::Built"};
+static uint32_t ms_allocs[MS_SITES];
+static uint32_t ms_seen[MS_SITES];
+
+static int ms_index(const char *file, int line, const char *cat) {
+    int f = -1, c = -1;
+    for (int i = 0; i < MS_FILES; i++)
+        if (file && strcmp(file, ms_files[i]) == 0) f = i;
+    for (int i = 0; i < MS_CATS; i++)
+        if (cat && strcmp(cat, ms_cats[i]) == 0) c = i;
+    if (f < 0 || c < 0 || line < 1 || line > MS_LINES) return -1;
+    return (c * MS_FILES + f) * MS_LINES + (line - 1);
+}
+
+static int ms_check(const mt_site_info *info, void *user) {
+    int i = ms_index(info->file, info->line, info->category);
+    if (i < 0) return 0;
+    ++*(int *)user;
+    ms_seen[i]++;
+    /* each allocation was freed at once; sizes are 1 + index % 64 */
+    uint64_t size = 1 + (uint64_t)i % 64;
+    if (info->stats.alloc_count != ms_allocs[i] || info->stats.free_count != ms_allocs[i] ||
+        info->stats.total_allocated != size * ms_allocs[i] || info->stats.current != 0 ||
+        info->stats.peak != (ms_allocs[i] ? size : 0))
+        fail_msg("site %s:%d %s: %llu allocs, %llu bytes; expected %u", info->file, info->line, info->category,
+                 (unsigned long long)info->stats.alloc_count, (unsigned long long)info->stats.total_allocated,
+                 ms_allocs[i]);
+    return 0;
+}
+
+static void many_sites_counted_apart(void **state) {
+    (void)state;
+    uint32_t *order = malloc(sizeof *order * MS_SITES);
+    assert_non_null(order);
+    for (uint32_t i = 0; i < MS_SITES; i++) order[i] = i;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = MS_SITES - 1; i > 0; i--) { /* Fisher-Yates */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint32_t j = (uint32_t)(x % (i + 1)), tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        for (uint32_t k = 0; k < MS_SITES; k++) {
+            uint32_t i = order[k];
+            if (round == 2 && i % 3 == 0) continue; /* some sites get fewer blocks */
+            int c = (int)(i / (MS_FILES * MS_LINES)), f = (int)(i / MS_LINES % MS_FILES), line = (int)(i % MS_LINES) + 1;
+            size_t size = 1 + i % 64;
+            void *p;
+            if (c == 2) {
+                mt_scope_push(ms_cats[2]);
+                p = mt_alloc(size, NULL, ms_files[f], line);
+                mt_scope_pop();
+            } else if (c == 3) {
+                char name[32];
+                snprintf(name, sizeof name, "Stats::Many::%s", "Built");
+                p = mt_alloc(size, name, ms_files[f], line);
+            } else {
+                p = mt_alloc(size, ms_cats[c], ms_files[f], line);
+            }
+            assert_non_null(p);
+            ms_allocs[i]++;
+            mt_free(p);
+        }
+    }
+    free(order);
+    int found = 0;
+    assert_int_equal(mt_foreach_site(ms_check, &found), 0);
+    assert_int_equal(found, MS_SITES);
+    for (uint32_t i = 0; i < MS_SITES; i++) assert_int_equal(ms_seen[i], 1);
+}
+
 static void realloc_peak_aligned_like_plain(void **state) {
     (void)state;
     void *p = mt_alloc(1000, "Stats::ReallocPeak::Plain", F, __LINE__);
@@ -296,6 +383,7 @@ int main(void) {
         cmocka_unit_test(site_walk_stops),
         cmocka_unit_test(categories_sum_to_global),
         cmocka_unit_test(realloc_peak_aligned_like_plain),
+        cmocka_unit_test(many_sites_counted_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
