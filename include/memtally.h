@@ -50,8 +50,9 @@ MT_API const char *mt_version(void);
 MT_API int mt_init(void);
 
 /* Runs the at-exit actions now, once: the leak check when MEMTALLY_LEAK_CHECK
- * is set and the report file when MEMTALLY_REPORT is set. Tracking goes on
- * working afterwards. */
+ * is set and the report file when MEMTALLY_REPORT is set. When it returns
+ * they are done, also when another thread ran them (it waits for that
+ * thread). Tracking goes on working afterwards. */
 MT_API void mt_shutdown(void);
 
 /* ---- allocation ------------------------------------------------------- */

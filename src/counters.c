@@ -320,8 +320,10 @@ void mt__site_sum(uint32_t site, mt_stats *out) {
     }
     /* a block another thread frees while we sum can show up freed before it
      * shows up allocated; it was allocated by then, so count it (the sums
-     * stay monotonic and current = allocated - freed stays >= 0) */
+     * stay monotonic, and current = allocated - freed and the live blocks
+     * alloc_count - free_count stay >= 0) */
     if (freed > alloc) alloc = freed;
+    if (frees > allocs) allocs = frees;
     int64_t cur = alloc - freed;
     out->total_allocated = (uint64_t)alloc;
     out->total_freed = (uint64_t)freed;

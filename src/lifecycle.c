@@ -18,7 +18,20 @@ uint64_t mt__secret = 0x5bd1e9955bd1e995ull;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result = -1;
-static _Atomic int atexit_done;
+
+/* The at-exit actions run once; a second caller waits until they are done
+ * (mt_shutdown promises them done when it returns), except on the thread
+ * running them (a log callback calling mt_shutdown). */
+static pthread_mutex_t actions_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool actions_done;
+static MT_TLS bool actions_running;
+
+/* fork: a thread of the parent may have held the lock; the child starts it
+ * afresh (if the actions were under way, actions_done is already set) */
+static void actions_fork_child(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&actions_lock, &fresh, sizeof fresh);
+}
 
 const char *mt_version(void) { return "0.1.0"; }
 
@@ -37,6 +50,7 @@ static void init_run(void) {
     mt__secret = mt__os_entropy() | 1; /* an odd multiplier */
     mt__options_read();
     if (mt__registry_init() != 0 || mt__counters_init() != 0) return; /* logged by mt_init */
+    pthread_atfork(NULL, NULL, actions_fork_child);
     init_result = 0;
     atomic_store_explicit(&mt__initialized, 1, memory_order_release);
 }
@@ -54,17 +68,22 @@ int mt_init(void) {
 }
 
 void mt__atexit_actions(void) {
-    if (atomic_exchange(&atexit_done, 1)) return;
-    if (!atomic_load(&mt__initialized)) return;
-    if (mt__opt.leak_check) {
-        mt_leak_check(stderr);
+    if (actions_running) return;
+    pthread_mutex_lock(&actions_lock);
+    bool run = !actions_done && atomic_load(&mt__initialized);
+    actions_done = true;
+    if (run) {
+        actions_running = true;
+        if (mt__opt.leak_check) mt_leak_check(stderr);
+        if (mt__opt.report[0]) {
+            size_t n = strlen(mt__opt.report);
+            bool json = n >= 5 && strcmp(mt__opt.report + n - 5, ".json") == 0;
+            if (mt_report_file(mt__opt.report, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT) != 0)
+                mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", mt__opt.report, strerror(errno));
+        }
+        actions_running = false;
     }
-    if (mt__opt.report[0]) {
-        size_t n = strlen(mt__opt.report);
-        bool json = n >= 5 && strcmp(mt__opt.report + n - 5, ".json") == 0;
-        if (mt_report_file(mt__opt.report, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT) != 0)
-            mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", mt__opt.report, strerror(errno));
-    }
+    pthread_mutex_unlock(&actions_lock);
 }
 
 void mt_shutdown(void) {

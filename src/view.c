@@ -24,7 +24,9 @@ static void add_counts(mt_stats *acc, const mt_stats *site) {
 }
 
 static void finish(mt_stats *acc, uint32_t pnode) {
-    if (acc->total_freed > acc->total_allocated) acc->total_allocated = acc->total_freed; /* see mt__site_sum */
+    /* see mt__site_sum */
+    if (acc->total_freed > acc->total_allocated) acc->total_allocated = acc->total_freed;
+    if (acc->free_count > acc->alloc_count) acc->alloc_count = acc->free_count;
     int64_t cur = (int64_t)(acc->total_allocated - acc->total_freed);
     acc->current = (uint64_t)cur;
     acc->peak = (uint64_t)mt__pnode_peak(pnode, cur);
@@ -143,8 +145,10 @@ int mt__view_take(mt__view *v) {
     for (uint32_t i = 0; i < ns; i++) mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
 
     mt__threads_read_lock();
-    uint32_t nc = atomic_load_explicit(&mt__ncats, memory_order_acquire);
+    /* sites first: a site is published after its category, so every site
+     * counted here has its category among the nc */
     ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    uint32_t nc = atomic_load_explicit(&mt__ncats, memory_order_acquire);
     size_t bytes = nc * sizeof(mt__cat_view) + ns * sizeof(mt__site_view) + 2 * nc * sizeof(uint32_t);
     char *mem = mt__meta_alloc(bytes);
     if (!mem) {

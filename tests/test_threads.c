@@ -980,12 +980,6 @@ static void *handoff_consumer(void *arg) {
     return NULL;
 }
 
-static double mono_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void peak_bounded_while_reader_polls(void **state) {
     (void)state;
     atomic_store(&handoff_stop, 0);
@@ -993,9 +987,9 @@ static void peak_bounded_while_reader_polls(void **state) {
     pthread_t prod, cons;
     assert_int_equal(pthread_create(&prod, NULL, handoff_producer, NULL), 0);
     assert_int_equal(pthread_create(&cons, NULL, handoff_consumer, NULL), 0);
-    double end = mono_seconds() + 3.0;
+    double end = tu_seconds() + 3.0;
     int missing = 0;
-    while (mono_seconds() < end) {
+    while (tu_seconds() < end) {
         mt_stats s = mt_global_stats();
         missing += mt_category_stats("Threads::Handoff", 0, &s) != 0;
     }

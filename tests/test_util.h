@@ -128,6 +128,8 @@ char *tu_read_file(const char *path, size_t *len);
 char *tu_capture_stderr(void (*fn)(void *), void *arg);
 /* Occurrences of needle in hay. */
 size_t tu_count_substr(const char *hay, const char *needle);
+/* Seconds on the monotonic clock, for tests that run for a while. */
+double tu_seconds(void);
 /* The text "%p" prints for ptr. */
 const char *tu_ptr_text(const void *ptr, char buf[32]);
 

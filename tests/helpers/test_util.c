@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -293,4 +294,10 @@ size_t tu_count_substr(const char *hay, const char *needle) {
 const char *tu_ptr_text(const void *ptr, char buf[32]) {
     snprintf(buf, 32, "%p", ptr);
     return buf;
+}
+
+double tu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
