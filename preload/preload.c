@@ -68,9 +68,11 @@
  * there), and before stdio is flushed by exit itself. (Plain atexit() from
  * a shared library ties the handler to that library's own finalisation,
  * which _dl_fini runs before the destructors of libraries loaded after
- * it.) The handler calls __libc_freeres() (libc's own buffers are released
- * the way valgrind does; this flushes stdio) and then the core's at-exit
- * actions (leak check, report). Options were read by the constructor,
+ * it.) The handler calls libstdc++'s __gnu_cxx::__freeres() when the
+ * program has libstdc++ and then __libc_freeres() (the runtimes' own
+ * buffers are released the way valgrind does; this flushes stdio), and
+ * then the core's at-exit actions (leak check, report). Options were read
+ * by the constructor,
  * before __libc_freeres frees the environment. A process that ends with
  * _exit, a signal or exec writes no report; one that asked for neither a
  * report nor a leak check is left alone at exit.
@@ -112,6 +114,10 @@ extern void *__libc_realloc(void *ptr, size_t size);
 extern void __libc_free(void *ptr);
 extern void *__libc_memalign(size_t alignment, size_t size);
 extern void __libc_freeres(void);
+/* libstdc++'s counterpart (__gnu_cxx::__freeres, since GCC 8): frees the
+ * exception-handling emergency pool it allocates at start-up. Weak: NULL
+ * in a program without libstdc++. */
+extern void mt_cxx_freeres(void) __asm__("_ZN9__gnu_cxx9__freeresEv") __attribute__((weak));
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
 static MT_TLS int in_shim;      /* recursion guard */
@@ -496,7 +502,10 @@ static void shim_exit(void *unused) {
     bool mine = owner && pid == start_pid;
     if (!mine && !follow) return;
     if (!mine && mt__opt.report[0]) report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
-    if (mine) __libc_freeres(); /* its frees are counted: the guard is down */
+    if (mine) { /* as valgrind does; their frees are counted: the guard is down */
+        if (mt_cxx_freeres) mt_cxx_freeres();
+        __libc_freeres();
+    }
     in_shim++;
     mt__atexit_actions();
     in_shim--;
