@@ -13,7 +13,7 @@ if(TARGET memtally_cli)
   set(mt_tools_cases report_text diff bad_input)
   if(TARGET memtally_preload AND NOT MEMTALLY_SANITIZE)
     list(APPEND mt_tools_cases leak_check leak_status stack_depth exit_status passthrough
-         output_names signal_forward follow)
+         output_names signal_forward signal_ignored follow)
   endif()
   foreach(c ${mt_tools_cases})
     add_test(NAME tools_${c}

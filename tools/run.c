@@ -5,7 +5,8 @@
  * pointing at a JSON file in a private temporary directory and MEMTALLY_PID
  * naming the program's process as the one that reports,
  * leaves its stdin, stdout and stderr alone, forwards SIGINT, SIGTERM, SIGHUP
- * and SIGQUIT sent to memtally, and waits. Then it reads the report the
+ * and SIGQUIT sent to memtally (unless memtally was started with them
+ * ignored, which the program then is too), and waits. Then it reads the report the
  * program wrote at exit, names every site's function (and file:line) with
  * symbolize.c, writes the final report and exits with the program's status
  * (128 + signal when a signal killed it, as a shell does).
@@ -43,6 +44,10 @@ static volatile sig_atomic_t child_pid;
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define NFORWARDED (sizeof forwarded / sizeof *forwarded)
+/* What memtally was started with: a signal its caller ignores (nohup, a
+ * shell's background job) is neither caught nor passed on, and the program
+ * starts with every one of them as memtally did. */
+static struct sigaction inherited[NFORWARDED];
 
 /* A signal another process sent to memtally goes on to the program. One the
  * terminal sent (si_code SI_KERNEL) already reached the program, which is
@@ -176,9 +181,7 @@ static pid_t start(char **program, int *status) {
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
-        sigemptyset(&dfl.sa_mask);
-        for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &dfl, NULL);
+        for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &inherited[i], NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(pfd[0]);
         /* the preload library writes the report only in the process with
@@ -390,7 +393,10 @@ int mt__cmd_run(int argc, char **argv) {
     }
     struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &sa, NULL);
+    for (size_t i = 0; i < NFORWARDED; i++) {
+        sigaction(forwarded[i], NULL, &inherited[i]);
+        if (inherited[i].sa_handler != SIG_IGN) sigaction(forwarded[i], &sa, NULL);
+    }
 
     int status = 0;
     pid_t pid = start(o.program, &status);

@@ -157,6 +157,19 @@ signal_forward)
     expect_grep '^got SIGTERM$' out.txt "SIGTERM reached the program"
     [ -f r.json ] || fail "no report after a forwarded signal"
     ;;
+signal_ignored)
+    # a signal memtally's caller ignores (nohup, trap '') stays ignored in
+    # the program, and memtally does not catch it either (bash: dash ends
+    # with _exit, which writes no report)
+    (trap '' HUP; "$MEMTALLY" run -o r.json -- bash -c 'kill -HUP $$; echo alive') >out.txt 2>err.txt
+    expect_rc 0 $? "program started with SIGHUP ignored"
+    expect_grep '^alive$' out.txt "the program survived SIGHUP"
+    [ -f r.json ] || fail "no report from the program that ignored SIGHUP"
+    # one its caller does not ignore is the default in the program
+    "$MEMTALLY" run -o r2.json -- sh -c 'kill -HUP $$; echo alive' >out2.txt 2>err2.txt
+    expect_rc 129 $? "program killed by SIGHUP"
+    grep -q alive out2.txt && fail "the program outlived SIGHUP with its default action"
+    ;;
 follow)
     # by default only the program reports; --follow adds one report per
     # process it starts, named after the main one. (bash, not dash: dash
