@@ -124,6 +124,7 @@ static MT_TLS int in_shim;      /* recursion guard */
 static bool shim_started;       /* preload mode set, core told */
 static int stack_depth = 1;     /* MEMTALLY_STACK_DEPTH, read by the constructor */
 static bool follow;             /* MEMTALLY_FOLLOW */
+static char follow_out[4096];   /* MEMTALLY_FOLLOW_OUT: see shim_exit */
 static bool owner;              /* this process (as exec'd) owns the report */
 static pid_t start_pid;         /* getpid() in the constructor; fork changes it */
 static struct link_map *self_map;
@@ -491,6 +492,18 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
 }
 
+/* Whether the directory part of path exists ("." for a bare name). */
+static bool dir_of_exists(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) return true;
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir) return true;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return access(dir, F_OK) == 0;
+}
+
 static void shim_exit(void *unused) {
     (void)unused;
     if (unwind_with == UNWIND_CHECK)
@@ -501,7 +514,13 @@ static void shim_exit(void *unused) {
     pid_t pid = getpid();
     bool mine = owner && pid == start_pid;
     if (!mine && !follow) return;
-    if (!mine && mt__opt.report[0]) report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
+    if (!mine && mt__opt.report[0]) {
+        /* `memtally run --follow` removes the directory it reads reports
+         * from once the program has exited; a process still running then
+         * writes its own report where memtally would have put it */
+        if (follow_out[0] && !dir_of_exists(mt__opt.report)) strcpy(mt__opt.report, follow_out);
+        report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
+    }
     if (mine) { /* as valgrind does; their frees are counted: the guard is down */
         if (mt_cxx_freeres) mt_cxx_freeres();
         __libc_freeres();
@@ -519,6 +538,8 @@ __attribute__((constructor(101))) static void shim_init(void) {
     stack_depth = mt__opt.stack_depth;
     const char *f = getenv("MEMTALLY_FOLLOW");
     follow = f && mt__parse_bool(f) == 1;
+    const char *out = getenv("MEMTALLY_FOLLOW_OUT");
+    if (out && strlen(out) < sizeof follow_out) strcpy(follow_out, out);
     const char *u = getenv("MEMTALLY_UNWIND");
     if (u && strcmp(u, "libgcc") == 0) unwind_with = UNWIND_LIBGCC;
     else if (u && strcmp(u, "check") == 0) unwind_with = UNWIND_CHECK;

@@ -166,7 +166,24 @@ static void remove_dir(const char *dir) {
 /* Forks and execs; returns the child's pid, or -1 after a message (exec
  * errors travel back through a close-on-exec pipe). *status gets the exit
  * status to use when exec failed. */
-static pid_t start(char **program, int *status) {
+/* With --follow, in the program's process before exec: where a process
+ * still running after the program has exited (memtally has then removed
+ * its temporary directory) writes its own report, by the same name as
+ * memtally would have given it ("<out>.<pid>.json"), as an absolute path. */
+static void set_follow_out(const run_opts *o) {
+    char defname[64], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
+    const char *out = o->output;
+    if (!out) {
+        snprintf(defname, sizeof defname, "memtally.%ld.json", (long)getpid());
+        out = defname;
+    }
+    if (out[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
+    else snprintf(abs, sizeof abs, "%s/%s", cwd, out);
+    setenv("MEMTALLY_FOLLOW_OUT", abs, 1);
+}
+
+static pid_t start(const run_opts *o, int *status) {
+    char **program = o->program;
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         fprintf(stderr, "memtally: pipe: %s\n", strerror(errno));
@@ -190,6 +207,7 @@ static pid_t start(char **program, int *status) {
         char pid[32];
         snprintf(pid, sizeof pid, "%ld", (long)getpid());
         setenv("MEMTALLY_PID", pid, 1);
+        if (o->follow) set_follow_out(o);
         execvp(program[0], program);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof e);
@@ -399,7 +417,7 @@ int mt__cmd_run(int argc, char **argv) {
     }
 
     int status = 0;
-    pid_t pid = start(o.program, &status);
+    pid_t pid = start(&o, &status);
     if (pid > 0) {
         /* set after fork, so the program keeps the default: a closed pipe on
          * our stderr must not kill memtally before it exits with the

@@ -185,6 +185,25 @@ follow)
     grep -q leak_buffers f.json 2>/dev/null && fail "the shell's report names leaky's function"
     child=$(grep -l '"function": *"leak_buffers"' f.*.json 2>/dev/null | head -1)
     [ -n "$child" ] || fail "no child report naming leak_buffers"
+    # a process still running when memtally is done writes its own report
+    # later, by the name memtally would have given it (its sites named by
+    # module and offset: memtally is no longer there to read the symbols)
+    mkdir late && cd late || fail "mkdir late"
+    "$MEMTALLY" run --follow -o bg.json -- bash -c '(sleep 0.5; "$0" >/dev/null) & echo started' "$LEAKY" \
+        >out.txt 2>err.txt
+    expect_rc 0 $? "--follow with a background child"
+    leaky=$(basename "$LEAKY")
+    i=0
+    while ! grep -l "\"function\": *\"$leaky+0x" bg.*.json >/dev/null 2>&1 && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    late=$(grep -l "\"function\": *\"$leaky+0x" bg.*.json 2>/dev/null | head -1)
+    [ -n "$late" ] || fail "no report from the child that outlived memtally: $(ls) $(cat err.txt)"
+    "$MEMTALLY" report "$late" >/dev/null || fail "the late report $late does not read back"
+    sleep 0.2
+    grep -q 'cannot write' err.txt && fail "a late child could not write its report: $(cat err.txt)"
+    cd ..
     ;;
 report_text)
     "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
