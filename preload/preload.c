@@ -28,6 +28,12 @@
  *                       extension ("out.json" -> "out.4242.json"), and run
  *                       the leak check too. Off by default: only the owner
  *                       reports, so children never overwrite its report.
+ *   MEMTALLY_FOLLOW_OUT=<path>  `memtally run --follow`: where a process
+ *                       reports (with ".<pid>") when memtally's temporary
+ *                       directory is gone, having outlived memtally.
+ *   MEMTALLY_NAMES=later  `memtally run`: it names the sites itself after
+ *                       the program exits, so the report gives them as
+ *                       "module+0xOFF" without searching the symbols.
  *
  * MEMTALLY_STACK_DEPTH=N: with N = 1 (the default) the site is the function
  * that called malloc, read with __builtin_return_address (no unwinding).
@@ -518,7 +524,10 @@ static void shim_exit(void *unused) {
         /* `memtally run --follow` removes the directory it reads reports
          * from once the program has exited; a process still running then
          * writes its own report where memtally would have put it */
-        if (follow_out[0] && !dir_of_exists(mt__opt.report)) strcpy(mt__opt.report, follow_out);
+        if (follow_out[0] && !dir_of_exists(mt__opt.report)) {
+            strcpy(mt__opt.report, follow_out);
+            mt__names_later = false; /* nobody will name its sites later */
+        }
         report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
     }
     if (mine) { /* as valgrind does; their frees are counted: the guard is down */
@@ -538,6 +547,8 @@ __attribute__((constructor(101))) static void shim_init(void) {
     stack_depth = mt__opt.stack_depth;
     const char *f = getenv("MEMTALLY_FOLLOW");
     follow = f && mt__parse_bool(f) == 1;
+    const char *names = getenv("MEMTALLY_NAMES");
+    mt__names_later = names && strcmp(names, "later") == 0;
     const char *out = getenv("MEMTALLY_FOLLOW_OUT");
     if (out && strlen(out) < sizeof follow_out) strcpy(follow_out, out);
     const char *u = getenv("MEMTALLY_UNWIND");

@@ -226,8 +226,14 @@ uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const
  * started, so its text never changes and the pointer itself can be a cache
  * key. */
 bool mt__is_immutable(const void *p);
-/* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc. */
+/* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc.
+ * Only "module+0xOFF" when mt__names_later. */
 const char *mt__site_function(mt__site *s);
+/* Set by the preload library under `memtally run`, which names every site
+ * from the module's symbols and DWARF after the program exits: the program
+ * then does not search symbols itself (dladdr's search is linear in a
+ * module's exported symbols, for every site). */
+extern bool mt__names_later;
 /* Small records (hooks, log sinks) published by pointer and never changed
  * or reused afterwards, so a thread still calling through an old one is
  * safe. Equal records are shared. */
@@ -691,6 +697,11 @@ const char *mt__os_exe_path(char *buf, size_t cap);
  * (glibc's _dl_find_object), unlike dladdr, which may wait for a loader
  * lock held by a thread that is waiting for malloc. */
 const char *mt__os_pc_module(const void *pc, char *buf, size_t cap);
+/* The module holding a code address as dladdr names it (its file, argv[0]
+ * for the main program) and its first mapped byte (dladdr's dli_fbase),
+ * without dladdr's search of the module's symbols. False when no module
+ * holds it. */
+bool mt__os_pc_module_start(const void *pc, const char **file, uintptr_t *start);
 
 #pragma GCC visibility pop
 

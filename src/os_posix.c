@@ -106,3 +106,22 @@ const char *mt__os_pc_module(const void *pc, char *buf, size_t cap) {
     snprintf(buf, cap, "%p", pc);
     return buf;
 }
+
+bool mt__os_pc_module_start(const void *pc, const char **file, uintptr_t *start) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    struct dl_find_object fo;
+    if (_dl_find_object((void *)pc, &fo) == 0 && fo.dlfo_link_map) {
+        const char *name = fo.dlfo_link_map->l_name;
+        *file = name && *name ? name : program_invocation_name; /* as dladdr */
+        *start = (uintptr_t)fo.dlfo_map_start;
+        return true;
+    }
+    return false;
+#else
+    Dl_info info = {0};
+    if (!dladdr(pc, &info) || !info.dli_fname) return false;
+    *file = info.dli_fname;
+    *start = (uintptr_t)info.dli_fbase;
+    return true;
+#endif
+}

@@ -409,19 +409,22 @@ uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const
 
 /* ---- function names for preload sites ----------------------------------- */
 
+bool mt__names_later;
+
 const char *mt__site_function(mt__site *s) {
     if (!s->pc) return NULL;
     const char *f = atomic_load_explicit(&s->function, memory_order_acquire);
     if (f) return f;
     Dl_info info = {0};
     char buf[4096];
-    const char *text;
-    if (dladdr(s->pc, &info) && info.dli_sname) {
+    const char *text, *file;
+    uintptr_t start;
+    if (!mt__names_later && dladdr(s->pc, &info) && info.dli_sname) {
         text = info.dli_sname;
-    } else if (info.dli_fname) {
-        const char *base = strrchr(info.dli_fname, '/');
-        base = base ? base + 1 : info.dli_fname;
-        snprintf(buf, sizeof buf, "%s+0x%lx", base, (unsigned long)((uintptr_t)s->pc - (uintptr_t)info.dli_fbase));
+    } else if (mt__os_pc_module_start(s->pc, &file, &start)) {
+        const char *base = strrchr(file, '/');
+        base = base ? base + 1 : file;
+        snprintf(buf, sizeof buf, "%s+0x%lx", base, (unsigned long)((uintptr_t)s->pc - start));
         text = buf;
     } else {
         snprintf(buf, sizeof buf, "0x%lx", (unsigned long)(uintptr_t)s->pc);

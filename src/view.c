@@ -140,7 +140,8 @@ static const char *main_program_path(const char *fallback) {
 int mt__view_take(mt__view *v) {
     memset(v, 0, sizeof *v);
     if (mt_init() != 0) return -1;
-    /* name the preload sites first: dladdr and the arena take locks */
+    /* name the preload sites first: dladdr and the arena take locks (no
+     * dladdr under `memtally run`: mt__names_later) */
     uint32_t ns = atomic_load_explicit(&mt__nsites, memory_order_acquire);
     for (uint32_t i = 0; i < ns; i++) mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
 
@@ -198,10 +199,11 @@ int mt__view_take(mt__view *v) {
         mt__site_view *sv = &v->sites[i];
         if (!sv->pc) continue;
         if (!sv->function) sv->function = mt__site_function(atomic_load_explicit(&mt__sites[i], memory_order_acquire));
-        Dl_info info = {0};
-        if (dladdr(sv->pc, &info) && info.dli_fname) {
-            sv->module = info.dli_fname[0] == '/' ? info.dli_fname : main_program_path(info.dli_fname);
-            sv->offset = (uintptr_t)sv->pc - (uintptr_t)info.dli_fbase;
+        const char *file;
+        uintptr_t start;
+        if (mt__os_pc_module_start(sv->pc, &file, &start)) {
+            sv->module = file[0] == '/' ? file : main_program_path(file);
+            sv->offset = (uintptr_t)sv->pc - start;
         }
     }
     return 0;

@@ -60,6 +60,7 @@ mt_preload_case(forkexec_follow 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(forkexec_pid 60 $<TARGET_FILE:mt_pl_forkexec>)
 mt_preload_case(leak 60 $<TARGET_FILE:mt_pl_leaky>)
 mt_preload_case(large 60 $<TARGET_FILE:mt_pl_leaky>)
+mt_preload_case(names_later 60 $<TARGET_FILE:mt_pl_leaky>)
 mt_preload_case(large_nopie 60 $<TARGET_FILE:mt_pl_leaky_nopie>)
 mt_preload_case(depth 60 $<TARGET_FILE:mt_pl_depth>)
 

@@ -143,6 +143,8 @@ static int setup_env(const char *preload, const char *report, const run_opts *o)
     int rc = setenv("LD_PRELOAD", ld, 1);
     free(ld);
     if (rc || setenv("MEMTALLY_REPORT", report, 1) || unsetenv("MEMTALLY_LEAK_CHECK")) return -1;
+    /* symbolize.c names the sites: the program need not search symbols */
+    if (setenv("MEMTALLY_NAMES", "later", 1)) return -1;
     if (o->follow ? setenv("MEMTALLY_FOLLOW", "1", 1) : unsetenv("MEMTALLY_FOLLOW")) return -1;
     if (o->stack_depth && setenv("MEMTALLY_STACK_DEPTH", o->stack_depth, 1)) return -1;
     return 0;

@@ -16,6 +16,7 @@
 #   large PROG, large_nopie PROG    MEMTALLY_LARGE logs a block addr2line can name
 #   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
 #   unwind_* PROG [ARGS...]         MEMTALLY_UNWIND=check: memtally's walker agrees with libgcc
+#   names_later PROG                MEMTALLY_NAMES=later: sites named module+offset
 #   valgrind PROG                   global numbers equal valgrind's
 #   valgrind_cxx PROG               the same for a C++ program (libstdc++'s pool freed)
 set -eu
@@ -145,6 +146,21 @@ leak)
     grep -q '4321 .*leak_there' err.txt || fail "the leak check does not name leak_there with 4321 bytes"
     grep -q 'no_leak' err.txt && fail "the leak check names no_leak, which freed its block"
     grep -q '5555 bytes' err.txt || fail "the leak check's total is not 5555 bytes (libc's own buffers must be released first)"
+    ;;
+names_later)
+    # the program names its sites from its symbols (dladdr) unless memtally
+    # run will (MEMTALLY_NAMES=later): then module+offset, the same offset
+    shim_run -- "$prog" > out.txt || fail "leaky failed"
+    named=$(jq -r '[.sites[] | select(.allocated == 1234) | "\(.function) \(.module) \(.offset)"] | join(",")' "$report")
+    rm -f "$report"
+    shim_run MEMTALLY_NAMES=later -- "$prog" > out.txt || fail "leaky failed with MEMTALLY_NAMES=later"
+    later=$(jq -r '[.sites[] | select(.allocated == 1234) | "\(.function) \(.module) \(.offset)"] | join(",")' "$report")
+    echo "named: $named; later: $later"
+    set -- $named
+    [ "$1" = leak_here ] || fail "without MEMTALLY_NAMES the site is not named leak_here: $named"
+    name=$(basename "$prog")
+    off=$(printf '0x%x' "$3")
+    [ "$later" = "$name+$off $2 $3" ] || fail "with MEMTALLY_NAMES=later: $later, expected $name+$off $2 $3"
     ;;
 large | large_nopie)
     status=0
