@@ -6,6 +6,9 @@ if(TARGET memtally_cli)
   add_executable(mt_tools_leaky ${CMAKE_CURRENT_SOURCE_DIR}/tools/leaky.c)
   target_compile_options(mt_tools_leaky PRIVATE -g -O0)
   add_executable(mt_tools_passthru ${CMAKE_CURRENT_SOURCE_DIR}/tools/passthru.c)
+  # inlined: -g -O2, its allocations two levels of inlining deep
+  add_executable(mt_tools_inlined ${CMAKE_CURRENT_SOURCE_DIR}/tools/inlined.c)
+  target_compile_options(mt_tools_inlined PRIVATE -g -O2)
 
   # `memtally run` cases need the preload library inside an ordinary
   # program: not possible next to ASan/TSan, which insist on being the
@@ -13,12 +16,12 @@ if(TARGET memtally_cli)
   set(mt_tools_cases report_text diff bad_input)
   if(TARGET memtally_preload AND NOT MEMTALLY_SANITIZE)
     list(APPEND mt_tools_cases leak_check leak_status stack_depth exit_status passthrough
-         output_names signal_forward signal_ignored follow)
+         output_names signal_forward signal_ignored follow inlined_site)
   endif()
   foreach(c ${mt_tools_cases})
     add_test(NAME tools_${c}
       COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/tools/tools_test.sh ${c})
     set_tests_properties(tools_${c} PROPERTIES TIMEOUT 60 LABELS tools
-      ENVIRONMENT "MEMTALLY=$<TARGET_FILE:memtally_cli>;LEAKY=$<TARGET_FILE:mt_tools_leaky>;PASSTHRU=$<TARGET_FILE:mt_tools_passthru>;SRC=${CMAKE_CURRENT_SOURCE_DIR};WORK=${CMAKE_CURRENT_BINARY_DIR}/tools-work/${c}")
+      ENVIRONMENT "MEMTALLY=$<TARGET_FILE:memtally_cli>;LEAKY=$<TARGET_FILE:mt_tools_leaky>;PASSTHRU=$<TARGET_FILE:mt_tools_passthru>;INLINED=$<TARGET_FILE:mt_tools_inlined>;SRC=${CMAKE_CURRENT_SOURCE_DIR};WORK=${CMAKE_CURRENT_BINARY_DIR}/tools-work/${c}")
   endforeach()
 endif()

@@ -200,6 +200,16 @@ static Dwarf_Die *find_cu(Dwfl_Module *mod, GElf_Addr addr, Dwarf_Addr *bias) {
 static void outer_call_site(Dwarf_Die *cu, Dwarf_Addr pc, const char **file, int *line) {
     Dwarf_Die *scopes = NULL;
     int n = dwarf_getscopes(cu, pc, &scopes);
+    /* past an inlined_subroutine dwarf_getscopes goes on with the scopes
+     * of the inlined function's own definition; the scopes the code is
+     * physically nested in (every level of inlining, then the subprogram)
+     * are those of the innermost scope's DIE, as eu-addr2line -i reads them */
+    if (n > 0) {
+        Dwarf_Die inner = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        n = dwarf_getscopes_die(&inner, &scopes);
+    }
     Dwarf_Die *outer = NULL;
     for (int i = 0; i < n; i++) {
         int tag = dwarf_tag(&scopes[i]);

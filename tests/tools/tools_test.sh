@@ -205,6 +205,17 @@ follow)
     grep -q 'cannot write' err.txt && fail "a late child could not write its report: $(cat err.txt)"
     cd ..
     ;;
+inlined_site)
+    # an allocation inlined two levels deep is named by the line of the
+    # function that holds it (each of main's two lines), not a line inside
+    # the inlined functions
+    "$MEMTALLY" run -o r.json -- "$INLINED" >out.txt 2>err.txt
+    expect_rc 0 $? "inlined"
+    want=$(grep -n 'outer(.*the site' "$SRC/tools/inlined.c" | cut -d: -f1 | tr '\n' ' ')
+    got=$(jq -r '[.sites[] | select(.allocated == 4321 or .allocated == 1234) | select(.file != null) |
+                  select(.file | endswith("inlined.c")) | .line] | sort | map(tostring) | join(" ")' r.json)
+    [ "$got " = "$want" ] || fail "inlined allocations at lines '$got', expected '$want' ($(jq -c '.sites' r.json))"
+    ;;
 report_text)
     "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
     expect_rc 0 $? "report"
