@@ -15,7 +15,13 @@
  * (dli_fbase: the start of the first PT_LOAD segment, page-aligned), the
  * same number the library prints in "module+0xOFF". It is a return
  * address, so the call itself is looked up one byte earlier.
+ *
+ * C++ names ("_Z4worki") are demangled ("work(int)") with libstdc++'s own
+ * __cxa_demangle, looked up in libstdc++.so.6 with dlopen the first time
+ * one is met: the command does not link the C++ runtime, and names stay
+ * mangled where it is not installed.
  */
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -232,6 +238,25 @@ static void outer_call_site(Dwarf_Die *cu, Dwarf_Addr pc, const char **file, int
     free(scopes);
 }
 
+/* name itself (malloc'd), or its demangled form when it is a C++ name. */
+static char *demangled(const char *name) {
+    typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+    static demangle_fn demangle;
+    static bool looked;
+    if (strncmp(name, "_Z", 2) == 0 && !looked) {
+        looked = true;
+        void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (lib) *(void **)&demangle = dlsym(lib, "__cxa_demangle");
+    }
+    if (demangle && strncmp(name, "_Z", 2) == 0) {
+        int status = -1;
+        char *d = demangle(name, NULL, NULL, &status);
+        if (d && status == 0) return d;
+        free(d);
+    }
+    return strdup(name);
+}
+
 static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     if (!m->mod) return;
     /* a return address: the call is the instruction before it */
@@ -239,7 +264,7 @@ static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     GElf_Off off = 0;
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-    if (name && *name) e->function = strdup(name);
+    if (name && *name) e->function = demangled(name);
 
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = find_cu(m->mod, addr, &bias);

@@ -216,6 +216,14 @@ inlined_site)
                   select(.file | endswith("inlined.c")) | .line] | sort | map(tostring) | join(" ")' r.json)
     [ "$got " = "$want" ] || fail "inlined allocations at lines '$got', expected '$want' ($(jq -c '.sites' r.json))"
     ;;
+cxx_names)
+    # C++ functions are named as a C++ programmer writes them
+    "$MEMTALLY" run --stack-depth 2 -o r.json -- "$CXXPROG" >out.txt 2>err.txt
+    expect_rc 0 $? "cxx_names"
+    jq -r '.sites[].function' r.json > functions.txt
+    expect_grep '^shop::make_name\[abi:cxx11\](int)$\|^shop::make_name(int)$' functions.txt "demangled make_name"
+    grep -q '^_Z' functions.txt && fail "a mangled name is left: $(grep '^_Z' functions.txt)"
+    ;;
 report_text)
     "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
     expect_rc 0 $? "report"
