@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <memtally.h>
@@ -23,6 +24,12 @@ typedef struct app {
     uint32_t *table;
     char *greeting;
 } app;
+
+static int by_value(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
 
 static int run_application(void)
 {
@@ -37,7 +44,9 @@ static int run_application(void)
     if (!bigger)
         return -1;
     a.buffer = bigger;
-    snprintf(a.buffer, 2048, "%s: %u table entries", a.greeting, 100u);
+    for (uint32_t i = 0; i < 100; i++) a.table[i] = 100 - i;
+    qsort(a.table, 100, sizeof *a.table, by_value);
+    snprintf(a.buffer, 2048, "%s: %u table entries", a.greeting, a.table[99]);
     printf("%s\n", a.buffer);
 
     MT_FREE(a.buffer);
