@@ -412,15 +412,20 @@ static void be_free(void *p) {
 }
 static const mt__backend g_checking = {be_malloc, be_calloc, be_realloc, be_free};
 
-/* on_free of a block comes before the allocator has it back; a realloc
- * the allocator cannot serve announces the old block again. */
-static void hooks_free_before_the_allocator(void **state) {
-    (void)state;
+/* The hooks feed the live set and the backend checks against it. */
+static void checking_start(void) {
     live_reset();
     atomic_store(&g_backend_errors, 0);
     mt__backend_set(&g_checking);
     mt_hooks h = {live_alloc, live_free, NULL};
     mt_set_hooks(&h);
+}
+
+/* on_free of a block comes before the allocator has it back; a realloc
+ * the allocator cannot serve announces the old block again. */
+static void hooks_free_before_the_allocator(void **state) {
+    (void)state;
+    checking_start();
 
     char *p = mt_alloc(100, "Hook::Order", F, __LINE__);
     assert_non_null(p);
@@ -484,11 +489,7 @@ static void *hook_worker(void *arg) {
  * which it would if a hook ran after another thread got the address. */
 static void hooks_from_threads(void **state) {
     (void)state;
-    live_reset();
-    atomic_store(&g_backend_errors, 0);
-    mt__backend_set(&g_checking);
-    mt_hooks h = {live_alloc, live_free, NULL};
-    mt_set_hooks(&h);
+    checking_start();
     mt_stats before;
     if (mt_category_stats("Hook::Threads", 0, &before) != 0) memset(&before, 0, sizeof before);
 
