@@ -33,11 +33,21 @@
 
 #include "tool.h"
 
+/* A function symbol of a module, for the sorted index below. */
+typedef struct sym_fn {
+    GElf_Addr addr, size;
+    const char *name;   /* in libelf's string table */
+    int rank;           /* 0 global, 1 weak, 2 local: the lowest names an address */
+} sym_fn;
+
 typedef struct sym_module {
     char *path;         /* as a site named it */
     Dwfl *dwfl;         /* NULL when the file could not be read */
     Dwfl_Module *mod;
     GElf_Addr base;     /* libdwfl address of the module's load address */
+    sym_fn *fns;        /* function symbols by address, one per address */
+    size_t nfns;
+    bool indexed;
 } sym_module;
 
 typedef struct sym_entry {
@@ -80,6 +90,7 @@ void mt__sym_free(mt__sym *s) {
     for (size_t i = 0; i < s->nmods; i++) {
         if (s->mods[i].dwfl) dwfl_end(s->mods[i].dwfl);
         free(s->mods[i].path);
+        free(s->mods[i].fns);
     }
     for (size_t i = 0; i < s->cap; i++) {
         free(s->tab[i].function);
@@ -238,6 +249,58 @@ static void outer_call_site(Dwarf_Die *cu, Dwarf_Addr pc, const char **file, int
     free(scopes);
 }
 
+/* ---- function names: a sorted index of the symbol table -------------- */
+
+/* dwfl_module_addrinfo searches the whole symbol table for every address:
+ * 1,382 sites of cc1 (28,898 symbols) took 0.4 s. The function symbols
+ * are sorted once per module instead, and each address is a binary
+ * search. An address no sized function symbol covers is left to
+ * dwfl_module_addrinfo. */
+static int fn_cmp(const void *a, const void *b) {
+    const sym_fn *x = a, *y = b;
+    if (x->addr != y->addr) return x->addr < y->addr ? -1 : 1;
+    return x->rank - y->rank;
+}
+
+static void fns_build(sym_module *m) {
+    m->indexed = true;
+    int n = dwfl_module_getsymtab(m->mod);
+    if (n <= 1) return;
+    sym_fn *v = malloc((size_t)n * sizeof *v);
+    if (!v) return;
+    size_t k = 0;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+        if (!name || !*name || sym.st_shndx == SHN_UNDEF || addr == 0 || sym.st_size == 0) continue;
+        if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
+        v[k++] = (sym_fn){addr, sym.st_size, name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2};
+    }
+    qsort(v, k, sizeof *v, fn_cmp);
+    size_t u = 0; /* one per address: the best-ranked */
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || v[u - 1].addr != v[i].addr) v[u++] = v[i];
+    m->fns = v;
+    m->nfns = u;
+}
+
+/* The function symbol covering addr, NULL when none does. */
+static const char *fn_lookup(sym_module *m, GElf_Addr addr) {
+    if (!m->indexed) fns_build(m);
+    size_t lo = 0, hi = m->nfns; /* the last symbol at or below addr: lo - 1 */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->fns[mid].addr <= addr) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == 0) return NULL;
+    const sym_fn *f = &m->fns[lo - 1];
+    return addr - f->addr < f->size ? f->name : NULL;
+}
+
 /* name itself (malloc'd), or its demangled form when it is a C++ name. */
 static char *demangled(const char *name) {
     typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
@@ -263,7 +326,8 @@ static void resolve(sym_module *m, uint64_t offset, sym_entry *e) {
     GElf_Addr addr = m->base + offset - (offset > 0);
     GElf_Off off = 0;
     GElf_Sym sym;
-    const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
+    const char *name = fn_lookup(m, addr);
+    if (!name) name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
     if (name && *name) e->function = demangled(name);
 
     Dwarf_Addr bias = 0;
