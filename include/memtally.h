@@ -190,9 +190,9 @@ typedef struct mt_hooks {
 /* Called for every tracked allocation and free, on the calling thread.
  * on_alloc comes after the statistics changed. on_free comes before the
  * block goes back to the allocator, so no other thread can have been given
- * its address yet; for a realloc that moves or resizes a block, that is
- * before the statistics change, and if the allocator then fails, on_alloc
- * announces the old block again. The struct is copied; NULL removes. A
+ * its address yet (for a realloc the allocator resizes itself, also before
+ * the statistics change); if that realloc fails, on_alloc announces the
+ * old block again. The struct is copied; NULL removes. A
  * hook that allocates through memtally does not re-enter itself. */
 MT_API void mt_set_hooks(const mt_hooks *hooks);
 

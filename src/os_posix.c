@@ -116,12 +116,12 @@ bool mt__os_pc_module_start(const void *pc, const char **file, uintptr_t *start)
         *start = (uintptr_t)fo.dlfo_map_start;
         return true;
     }
-    return false;
-#else
+    /* at exit, after __libc_freeres, _dl_find_object no longer knows the
+     * dlopen'd modules: dladdr still walks the loader's lists */
+#endif
     Dl_info info = {0};
     if (!dladdr(pc, &info) || !info.dli_fname) return false;
     *file = info.dli_fname;
     *start = (uintptr_t)info.dli_fbase;
     return true;
-#endif
 }

@@ -96,6 +96,16 @@ dlopen)
     shim_run -- "$prog" "$1" > out.txt || status=$?
     [ "$status" -eq 0 ] || fail "dlopen_prog failed with status $status"
     check_expect
+    # the library's site keeps its module after __libc_freeres at exit,
+    # also when named module+offset (what memtally run asks for)
+    lib=$(basename "$1")
+    rm -f "$report"
+    shim_run MEMTALLY_NAMES=later -- "$prog" "$1" > out.txt || fail "dlopen_prog failed with MEMTALLY_NAMES=later"
+    got=$(jq -r '[.sites[] | select(.allocated == 2775) | "\(.function) \(.module)"] | join(",")' "$report")
+    case $got in
+    "$lib+0x"*" "*/"$lib") ;;
+    *) fail "the dlopen'd library's site reads '$got'" ;;
+    esac
     ;;
 forkexec)
     status=0
