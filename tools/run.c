@@ -172,13 +172,17 @@ static void remove_dir(const char *dir) {
  * still running after the program has exited (memtally has then removed
  * its temporary directory) writes its own report, by the same name as
  * memtally would have given it ("<out>.<pid>.json"), as an absolute path. */
+/* The report's name: -o (or MEMTALLY_REPORT), else memtally.<pid>.json in
+ * buf, pid being the program's. */
+static const char *output_name(const run_opts *o, long pid, char *buf, size_t cap) {
+    if (o->output) return o->output;
+    snprintf(buf, cap, "memtally.%ld.json", pid);
+    return buf;
+}
+
 static void set_follow_out(const run_opts *o) {
     char defname[64], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
-    const char *out = o->output;
-    if (!out) {
-        snprintf(defname, sizeof defname, "memtally.%ld.json", (long)getpid());
-        out = defname;
-    }
+    const char *out = output_name(o, (long)getpid(), defname, sizeof defname);
     if (out[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
     else snprintf(abs, sizeof abs, "%s/%s", cwd, out);
     setenv("MEMTALLY_FOLLOW_OUT", abs, 1);
@@ -322,11 +326,7 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
                         int status, const char *how) {
     struct stat sb;
     char defname[64];
-    const char *out = o->output;
-    if (!out) {
-        snprintf(defname, sizeof defname, "memtally.%ld.json", (long)pid);
-        out = defname;
-    }
+    const char *out = output_name(o, (long)pid, defname, sizeof defname);
     mt__sym *sym = mt__sym_new(program);
     int rc = status;
     if (stat(report, &sb) != 0) {

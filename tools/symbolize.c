@@ -275,7 +275,7 @@ static void fns_build(sym_module *m) {
         GElf_Word shndx;
         const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
         int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
-        if (!name || !*name || sym.st_shndx == SHN_UNDEF || addr == 0 || sym.st_size == 0) continue;
+        if (!name || !*name || shndx == SHN_UNDEF || addr == 0 || sym.st_size == 0) continue;
         if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
         v[k++] = (sym_fn){addr, sym.st_size, name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2};
     }
@@ -306,12 +306,13 @@ static char *demangled(const char *name) {
     typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
     static demangle_fn demangle;
     static bool looked;
-    if (strncmp(name, "_Z", 2) == 0 && !looked) {
+    if (strncmp(name, "_Z", 2) != 0) return strdup(name);
+    if (!looked) {
         looked = true;
         void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
         if (lib) *(void **)&demangle = dlsym(lib, "__cxa_demangle");
     }
-    if (demangle && strncmp(name, "_Z", 2) == 0) {
+    if (demangle) {
         int status = -1;
         char *d = demangle(name, NULL, NULL, &status);
         if (d && status == 0) return d;
