@@ -30,7 +30,8 @@
  *                       reports, so children never overwrite its report.
  *   MEMTALLY_FOLLOW_OUT=<path>  `memtally run --follow`: where a process
  *                       reports (with ".<pid>") when memtally's temporary
- *                       directory is gone, having outlived memtally.
+ *                       directory is gone: memtally has read the reports
+ *                       in it, and this process outlived the program.
  *   MEMTALLY_NAMES=later  `memtally run`: it names the sites itself after
  *                       the program exits, so the report gives them as
  *                       "module+0xOFF" without searching the symbols.
@@ -498,18 +499,6 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
 }
 
-/* Whether the directory part of path exists ("." for a bare name). */
-static bool dir_of_exists(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) return true;
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof dir) return true;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-    return access(dir, F_OK) == 0;
-}
-
 static void shim_exit(void *unused) {
     (void)unused;
     if (unwind_with == UNWIND_CHECK)
@@ -521,14 +510,14 @@ static void shim_exit(void *unused) {
     bool mine = owner && pid == start_pid;
     if (!mine && !follow) return;
     if (!mine && mt__opt.report[0]) {
-        /* `memtally run --follow` removes the directory it reads reports
+        /* `memtally run --follow` takes away the directory it reads reports
          * from once the program has exited; a process still running then
          * writes its own report where memtally would have put it */
-        if (follow_out[0] && !dir_of_exists(mt__opt.report)) {
-            strcpy(mt__opt.report, follow_out);
-            mt__names_later = false; /* nobody will name its sites later */
-        }
         report_path_for_pid(mt__opt.report, sizeof mt__opt.report, (long)pid);
+        if (follow_out[0]) {
+            strcpy(mt__opt.report_else, follow_out);
+            report_path_for_pid(mt__opt.report_else, sizeof mt__opt.report_else, (long)pid);
+        }
     }
     if (mine) { /* as valgrind does; their frees are counted: the guard is down */
         if (mt_cxx_freeres) mt_cxx_freeres();

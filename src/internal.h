@@ -645,6 +645,8 @@ void mt__leak_write(FILE *out, const mt__view *v);
 typedef struct mt__options {
     bool leak_check;        /* MEMTALLY_LEAK_CHECK */
     char report[4096];      /* MEMTALLY_REPORT, "" = none */
+    char report_else[4096]; /* where the report goes when report's directory
+                             * is gone (preload, `memtally run --follow`) */
     uint64_t large;         /* MEMTALLY_LARGE, 0 = off */
     int stack_depth;        /* MEMTALLY_STACK_DEPTH (preload), default 1 */
 } mt__options;

@@ -67,6 +67,13 @@ int mt_init(void) {
     return 0;
 }
 
+/* MEMTALLY_REPORT's rule: ".json" gives JSON, any other name text. */
+static int report_to(const char *path) {
+    size_t n = strlen(path);
+    bool json = n >= 5 && strcmp(path + n - 5, ".json") == 0;
+    return mt_report_file(path, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT);
+}
+
 void mt__atexit_actions(void) {
     if (actions_running) return;
     pthread_mutex_lock(&actions_lock);
@@ -76,10 +83,17 @@ void mt__atexit_actions(void) {
         actions_running = true;
         if (mt__opt.leak_check) mt_leak_check(stderr);
         if (mt__opt.report[0]) {
-            size_t n = strlen(mt__opt.report);
-            bool json = n >= 5 && strcmp(mt__opt.report + n - 5, ".json") == 0;
-            if (mt_report_file(mt__opt.report, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT) != 0)
-                mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", mt__opt.report, strerror(errno));
+            const char *path = mt__opt.report;
+            int rc = report_to(path);
+            if (rc != 0 && errno == ENOENT && mt__opt.report_else[0]) {
+                /* `memtally run --follow` took its directory away before this
+                 * process got to write: the report goes where memtally would
+                 * have put it, its sites named here (nobody will name them later) */
+                mt__names_later = false;
+                path = mt__opt.report_else;
+                rc = report_to(path);
+            }
+            if (rc != 0) mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", path, strerror(errno));
         }
         actions_running = false;
     }

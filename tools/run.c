@@ -322,6 +322,26 @@ static void finish_children(const char *dir, const char *out, mt__sym *sym) {
     closedir(d);
 }
 
+/* With --follow, once the program has exited: moves the temporary
+ * directory to a new name before its reports are read. A process still
+ * running writes its report to MEMTALLY_FOLLOW_OUT itself when it finds the
+ * directory gone (on any failure to create or rename its file there), so
+ * every child's report is either in the moved directory, read by memtally,
+ * or written by its process: none lands where nobody reads it. dir gets the
+ * new name; false (dir unchanged) when it could not be moved. */
+static bool close_dir(char *dir, size_t cap) {
+    char moved[PATH_MAX];
+    const char *slash = strrchr(dir, '/'); /* dir is "<tmp>/memtally.XXXXXX" */
+    snprintf(moved, sizeof moved, "%.*s/memtally.XXXXXX", (int)(slash - dir), dir);
+    if (!mkdtemp(moved)) return false;
+    if (rename(dir, moved) != 0) { /* onto the empty directory: atomic */
+        rmdir(moved);
+        return false;
+    }
+    snprintf(dir, cap, "%s", moved);
+    return true;
+}
+
 static int post_process(const run_opts *o, const char *dir, const char *report, const char *program, pid_t pid,
                         int status, const char *how) {
     struct stat sb;
@@ -427,6 +447,7 @@ int mt__cmd_run(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         char how[128];
         status = wait_program(pid, how, sizeof how);
+        if (o.follow && close_dir(dir, sizeof dir)) snprintf(report, sizeof report, "%s/report.json", dir);
         status = post_process(&o, dir, report, program, pid, status, how);
     }
     remove_dir(dir);

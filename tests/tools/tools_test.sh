@@ -189,8 +189,10 @@ follow)
     # later, by the name memtally would have given it (its sites named by
     # module and offset: memtally is no longer there to read the symbols)
     mkdir late && cd late || fail "mkdir late"
-    "$MEMTALLY" run --follow -o bg.json -- bash -c '(sleep 0.5; "$0" >/dev/null) & echo started' "$LEAKY" \
-        >out.txt 2>err.txt
+    # (the child waits until memtally has moved its temporary directory away)
+    "$MEMTALLY" run --follow -o bg.json -- bash -c \
+        '(i=0; while [ -d "${MEMTALLY_REPORT%/*}" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+          "$0" >/dev/null) & echo started' "$LEAKY" >out.txt 2>err.txt
     expect_rc 0 $? "--follow with a background child"
     leaky=$(basename "$LEAKY")
     i=0
@@ -203,6 +205,26 @@ follow)
     "$MEMTALLY" report "$late" >/dev/null || fail "the late report $late does not read back"
     sleep 0.2
     grep -q 'cannot write' err.txt && fail "a late child could not write its report: $(cat err.txt)"
+    cd ..
+    # children ending around the moment memtally collects the reports:
+    # each report is collected or written by its process, none is lost, and
+    # no temporary directory is left behind
+    mkdir race && cd race && mkdir tmp || fail "mkdir race"
+    TMPDIR=$PWD/tmp "$MEMTALLY" run --follow -o r.json -- bash -c \
+        'for i in 0 1 2 3 4 5 6 7 8 9; do (sleep 0.0$i; "$0" >/dev/null) & done; sleep 0.04' "$LEAKY" \
+        >out.txt 2>err.txt
+    expect_rc 0 $? "--follow with children ending around the program's exit"
+    i=0
+    while [ "$(grep -l "\"function\": *\"\\(leak_buffers\\|$leaky+0x[0-9a-f]*\\)\"" r.*.json 2>/dev/null | wc -l)" -lt 10 ] &&
+        [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    n=$(grep -l "\"function\": *\"\\(leak_buffers\\|$leaky+0x[0-9a-f]*\\)\"" r.*.json 2>/dev/null | wc -l)
+    [ "$n" -eq 10 ] || fail "$n reports of the 10 leaky processes: $(ls) $(cat err.txt)"
+    sleep 0.2
+    grep -q 'cannot write' err.txt && fail "a child could not write its report: $(cat err.txt)"
+    [ -z "$(ls tmp)" ] || fail "temporary directories left behind: $(ls tmp)"
     cd ..
     ;;
 inlined_site)
