@@ -123,7 +123,7 @@ extern void *__libc_memalign(size_t alignment, size_t size);
 extern void __libc_freeres(void);
 /* libstdc++'s counterpart (__gnu_cxx::__freeres, since GCC 8): frees the
  * exception-handling emergency pool it allocates at start-up. Weak: NULL
- * in a program without libstdc++. */
+ * in a program that did not start with libstdc++ (see cxx_freeres). */
 extern void mt_cxx_freeres(void) __asm__("_ZN9__gnu_cxx9__freeresEv") __attribute__((weak));
 extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
@@ -499,6 +499,54 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
 }
 
+/* The function `name` defined by the loaded object m, or NULL, looked up
+ * in its GNU hash table by hand: dlsym wants a handle, and an object that
+ * came in as a dependency of a dlopen'd library has none short of dlopen. */
+static void *object_function(const struct link_map *m, const char *name) {
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gnu = NULL;
+    for (const ElfW(Dyn) *d = m->l_ld; d && d->d_tag != DT_NULL; d++) {
+        uintptr_t p = d->d_un.d_ptr;
+        if (p < m->l_addr) p += m->l_addr; /* glibc relocates them in place where it can */
+        if (d->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)p;
+        else if (d->d_tag == DT_STRTAB) strtab = (const char *)p;
+        else if (d->d_tag == DT_GNU_HASH) gnu = (const uint32_t *)p;
+    }
+    if (!symtab || !strtab || !gnu || gnu[0] == 0) return NULL;
+    uint32_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) h = h * 33 + *c;
+    uint32_t nbuckets = gnu[0], symoffset = gnu[1];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(gnu + 4) + gnu[2]); /* past the bloom filter */
+    const uint32_t *chain = buckets + nbuckets;
+    for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+        const ElfW(Sym) *sym = &symtab[i];
+        if ((chain[i - symoffset] | 1) == (h | 1) && ELF64_ST_TYPE(sym->st_info) == STT_FUNC &&
+            sym->st_shndx != SHN_UNDEF && strcmp(strtab + sym->st_name, name) == 0)
+            return (void *)(m->l_addr + sym->st_value);
+        if (chain[i - symoffset] & 1) break;
+    }
+    return NULL;
+}
+
+/* Runs __gnu_cxx::__freeres if libstdc++ is loaded: linked into the
+ * program (the weak reference), or opened later with dlopen by a plugin or
+ * a C program's C++ library, which the weak reference never sees. That
+ * libstdc++ is found in the list of loaded objects, not with dlopen: the
+ * shim's exit comes after _dl_fini, and dlopen would run libstdc++'s
+ * constructors again (a second pool). */
+static void cxx_freeres(void) {
+    void (*fn)(void) = mt_cxx_freeres;
+    struct link_map *m = self_map;
+    while (m && m->l_prev) m = m->l_prev;
+    for (; !fn && m; m = m->l_next) {
+        const char *base = m->l_name ? strrchr(m->l_name, '/') : NULL;
+        if (base && strncmp(base + 1, "libstdc++.so", 12) == 0)
+            *(void **)&fn = object_function(m, "_ZN9__gnu_cxx9__freeresEv");
+    }
+    if (fn) fn();
+}
+
 static void shim_exit(void *unused) {
     (void)unused;
     if (unwind_with == UNWIND_CHECK)
@@ -520,7 +568,7 @@ static void shim_exit(void *unused) {
         }
     }
     if (mine) { /* as valgrind does; their frees are counted: the guard is down */
-        if (mt_cxx_freeres) mt_cxx_freeres();
+        cxx_freeres();
         __libc_freeres();
     }
     in_shim++;

@@ -9,6 +9,7 @@
 #   cxx PROG                        C++ new/delete, sites past operator new
 #   scope PROG                      a program linking libmemtally: one set of stats
 #   dlopen PROG LIB                 a library loaded with dlopen is tracked
+#   dlopen_cxx PROG LIB             the same for a C++ library: libstdc++'s pool freed
 #   forkexec PROG                   only the parent writes the report
 #   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
@@ -91,7 +92,7 @@ align | scope | cxx)
     [ "$status" -eq 0 ] || fail "the program's own checks failed (status $status)"
     check_expect
     ;;
-dlopen)
+dlopen | dlopen_cxx)
     status=0
     shim_run -- "$prog" "$1" > out.txt || status=$?
     [ "$status" -eq 0 ] || fail "dlopen_prog failed with status $status"
@@ -106,6 +107,15 @@ dlopen)
     "$lib+0x"*" "*/"$lib") ;;
     *) fail "the dlopen'd library's site reads '$got'" ;;
     esac
+    # libstdc++, loaded by the library, gives back its emergency pool at
+    # exit as in a program linked with it: no C++ runtime block is live
+    if [ "$case_name" = dlopen_cxx ]; then
+        jq -e '[.sites[] | select(.module // "" | test("libstdc\\+\\+"))] | length > 0' "$report" >/dev/null ||
+            fail "libstdc++ made no allocation: the library did not bring it in"
+        live=$(jq -r '[.sites[] | select(.current > 0) | select(.module // "" | test("libstdc\\+\\+")) |
+                       "\(.function) \(.current)"] | join(", ")' "$report")
+        [ -z "$live" ] || fail "libstdc++ blocks live at exit: $live"
+    fi
     ;;
 forkexec)
     status=0
