@@ -33,8 +33,10 @@
  *                       directory is gone: memtally has read the reports
  *                       in it, and this process outlived the program.
  *   MEMTALLY_NAMES=later  `memtally run`: it names the sites itself after
- *                       the program exits, so the report gives them as
- *                       "module+0xOFF" without searching the symbols.
+ *                       the program exits, so the report at exit gives them
+ *                       as "module+0xOFF" without searching the symbols
+ *                       (reports the program asks for before keep dladdr's
+ *                       names).
  *
  * MEMTALLY_STACK_DEPTH=N: with N = 1 (the default) the site is the function
  * that called malloc, read with __builtin_return_address (no unwinding).
@@ -132,6 +134,7 @@ static bool shim_started;       /* preload mode set, core told */
 static int stack_depth = 1;     /* MEMTALLY_STACK_DEPTH, read by the constructor */
 static bool follow;             /* MEMTALLY_FOLLOW */
 static char follow_out[4096];   /* MEMTALLY_FOLLOW_OUT: see shim_exit */
+static bool names_later;        /* MEMTALLY_NAMES=later: for the report at exit */
 static bool owner;              /* this process (as exec'd) owns the report */
 static pid_t start_pid;         /* getpid() in the constructor; fork changes it */
 static struct link_map *self_map;
@@ -571,6 +574,9 @@ static void shim_exit(void *unused) {
         cxx_freeres();
         __libc_freeres();
     }
+    /* only the report at exit goes to `memtally run` to be named: the
+     * program's own reports before it keep dladdr's names */
+    mt__names_later = names_later;
     in_shim++;
     mt__atexit_actions();
     in_shim--;
@@ -585,7 +591,7 @@ __attribute__((constructor(101))) static void shim_init(void) {
     const char *f = getenv("MEMTALLY_FOLLOW");
     follow = f && mt__parse_bool(f) == 1;
     const char *names = getenv("MEMTALLY_NAMES");
-    mt__names_later = names && strcmp(names, "later") == 0;
+    names_later = names && strcmp(names, "later") == 0;
     const char *out = getenv("MEMTALLY_FOLLOW_OUT");
     if (out && strlen(out) < sizeof follow_out) strcpy(follow_out, out);
     const char *u = getenv("MEMTALLY_UNWIND");

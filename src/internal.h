@@ -229,10 +229,11 @@ bool mt__is_immutable(const void *p);
 /* "symbol", "symbol+0xOFF" or "module+0xOFF" for a site's pc; NULL without pc.
  * Only "module+0xOFF" when mt__names_later. */
 const char *mt__site_function(mt__site *s);
-/* Set by the preload library under `memtally run`, which names every site
- * from the module's symbols and DWARF after the program exits: the program
- * then does not search symbols itself (dladdr's search is linear in a
- * module's exported symbols, for every site). */
+/* Set by the preload library under `memtally run` for the report at exit,
+ * which memtally names from the modules' symbols and DWARF after the
+ * program exits: the program then does not search symbols itself (dladdr's
+ * search is linear in a module's exported symbols, for every site). A site
+ * keeps the name it was first given. */
 extern bool mt__names_later;
 /* Small records (hooks, log sinks) published by pointer and never changed
  * or reused afterwards, so a thread still calling through an old one is

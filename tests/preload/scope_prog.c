@@ -26,6 +26,17 @@ static int failed;
 /* volatile: the compiler must not drop a malloc/free pair */
 #include "calls.h"
 
+/* The site of the strdup below (17 bytes in "Mine"): its function is
+ * strdup's own, named from libc's symbols. */
+static int strdup_site(const mt_site_info *info, void *user) {
+    (void)user;
+    if (!info->category || strcmp(info->category, "Mine") != 0 || info->stats.total_allocated != 17) return 0;
+    CHECK(info->function && strstr(info->function, "strdup"));
+    if (!info->function || !strstr(info->function, "strdup"))
+        fprintf(stderr, "scope_prog: the strdup site is named %s\n", info->function ? info->function : "(null)");
+    return 1;
+}
+
 int main(void) {
     enum { N = 10 };
     void *mine[N];
@@ -54,6 +65,8 @@ int main(void) {
     CHECK(st.current == bytes + 17 + 4000);
     CHECK(mt_category_stats("Mine::Inner", 0, &st) == 0);
     CHECK(st.alloc_count == 1 && st.current == 4000);
+    /* the program's own site list names the strdup site by its function */
+    CHECK(mt_foreach_site(strdup_site, NULL) == 1);
     mt_stats g = mt_global_stats();
     CHECK(g.alloc_count >= N + 3);
     CHECK(g.current >= bytes + 17 + 4000 + 77);
