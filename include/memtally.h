@@ -140,8 +140,9 @@ typedef struct mt_site_info {
     mt_stats stats;
 } mt_site_info;
 typedef int (*mt_site_fn)(const mt_site_info *info, void *user);
-/* Calls fn for every site (file:line or calling function, per category).
- * Returns like mt_foreach_category. */
+/* Calls fn for every site (file:line or calling function, per category)
+ * that has allocated at least once, as the reports list them. Returns like
+ * mt_foreach_category. */
 MT_API int mt_foreach_site(mt_site_fn fn, void *user);
 
 /* ---- snapshots -------------------------------------------------------- */
@@ -176,8 +177,10 @@ typedef enum { MT_FORMAT_TEXT, MT_FORMAT_JSON } mt_format;
 /* 0 on success, -1 on a NULL stream, a bad format or a write error. */
 MT_API int mt_report(FILE *out, mt_format format);
 /* Writes the whole report to path or leaves path untouched: the report goes
- * to a temporary file in the same directory that is renamed over path.
- * 0 on success, -1 with errno on failure. */
+ * to a temporary file in the same directory that is renamed over path (over
+ * its target when path is a symbolic link). A device or FIFO such as
+ * /dev/null or /dev/stdout is written in place, never replaced. 0 on
+ * success, -1 with errno on failure (EISDIR for a directory). */
 MT_API int mt_report_file(const char *path, mt_format format);
 
 /* ---- hooks and logging ------------------------------------------------ */

@@ -107,10 +107,12 @@
 #include <fcntl.h>
 #include <link.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <unwind.h>
+#include <wchar.h>
 
 #include "internal.h"
 
@@ -550,6 +552,24 @@ static void cxx_freeres(void) {
     if (fn) fn();
 }
 
+/* glibc's stdio list (exported by libc.so.6 for its own tools). */
+extern FILE *_IO_list_all;
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+
+/* __libc_freeres frees the buffer of a stream only if the stream was
+ * oriented when stdio was first cleaned up. exit() does that clean-up after
+ * the at-exit handlers, and marks every stream byte-oriented as it goes:
+ * valgrind's __libc_freeres comes after it, the shim's before. A stream
+ * that got its buffer and no data (a read at end of file: `prog </dev/null`)
+ * is unoriented still, and its buffer would be reported as a leak. This
+ * orients such streams as exit's clean-up would. */
+static void orient_streams(void) {
+    _IO_list_lock();
+    for (FILE *f = _IO_list_all; f; f = f->_chain) (void)fwide(f, -1); /* leaves an oriented one alone */
+    _IO_list_unlock();
+}
+
 static void shim_exit(void *unused) {
     (void)unused;
     if (unwind_with == UNWIND_CHECK)
@@ -570,10 +590,11 @@ static void shim_exit(void *unused) {
             report_path_for_pid(mt__opt.report_else, sizeof mt__opt.report_else, (long)pid);
         }
     }
-    if (mine) { /* as valgrind does; their frees are counted: the guard is down */
-        cxx_freeres();
-        __libc_freeres();
-    }
+    /* as valgrind does, in every process that reports; their frees are
+     * counted: the guard is down */
+    cxx_freeres();
+    orient_streams();
+    __libc_freeres();
     /* only the report at exit goes to `memtally run` to be named: the
      * program's own reports before it keep dladdr's names */
     mt__names_later = names_later;

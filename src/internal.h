@@ -641,6 +641,23 @@ int mt__report_json(FILE *out, const mt__view *v);
 /* Writes the leak report (live bytes by category and site) for a view. */
 void mt__leak_write(FILE *out, const mt__view *v);
 
+/* ---- report files (outfile.c) ------------------------------------------ */
+
+/* A report file being written: a regular file (or a new name) beside its
+ * name, renamed into place by mt__outfile_close; a symbolic link's target
+ * the same way; a device or FIFO in place. */
+typedef struct mt__outfile {
+    FILE *f;             /* write the report here */
+    char path[4096];     /* the name written, a link's target */
+    char tmp[4096 + 8];  /* the file beside it, "" when written in place */
+} mt__outfile;
+/* 0 with o->f open, or -1 with errno (EISDIR for a directory). */
+int mt__outfile_open(mt__outfile *o, const char *path);
+/* Flushes and closes; with ok, puts the file in place (0, or -1 with
+ * errno); without, removes what was written and returns -1 with errno
+ * as the caller left it. */
+int mt__outfile_close(mt__outfile *o, bool ok);
+
 /* ---- options (options.c) --------------------------------------------- */
 
 typedef struct mt__options {

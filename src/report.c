@@ -10,12 +10,9 @@
  * library would count).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -144,51 +141,9 @@ int mt_report(FILE *out, mt_format format) {
 
 /* ---- mt_report_file ----------------------------------------------------- */
 
-/* The process umask, read without changing it (umask() would race with
- * other threads creating files). 022 when /proc is not there. */
-static mode_t current_umask(void) {
-    char buf[2048];
-    mode_t mask = 022;
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mask;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return mask;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nUmask:");
-    if (p) mask = (mode_t)strtoul(p + 7, NULL, 8) & 0777;
-    return mask;
-}
-
-/* Makes sure the rename reaches the disk; failures here are not reported,
- * the file itself is already complete. */
-static void sync_parent_dir(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t len = (size_t)(slash - path);
-        if (len == 0) len = 1; /* "/file" */
-        if (len >= sizeof dir) return;
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
 int mt_report_file(const char *path, mt_format format) {
     if (!path || !*path || !format_ok(format)) {
         errno = EINVAL;
-        return -1;
-    }
-    size_t plen = strlen(path);
-    char tmp[4096 + 8];
-    if (plen + 8 > sizeof tmp) {
-        errno = ENAMETOOLONG;
         return -1;
     }
     mt_init();
@@ -197,53 +152,15 @@ int mt_report_file(const char *path, mt_format format) {
      * (malloc'd by libc, counted under the preload library) is not in it. */
     mt__view v;
     if (mt__view_take(&v) != 0) return -1;
-
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", 8);
-    int rc = -1, e = 0;
-    FILE *f = NULL;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        e = errno;
-        goto done;
+    mt__outfile o;
+    int rc = mt__outfile_open(&o, path);
+    if (rc == 0) {
+        errno = 0;
+        rc = mt__outfile_close(&o, write_view(o.f, format, &v) == 0);
     }
-    /* mkstemp creates the file 0600; give the report the mode of the file
-     * it replaces, or what the umask allows for a new one. */
-    struct stat st;
-    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : (0666 & ~current_umask());
-    if (fchmod(fd, mode) != 0) {
-        e = errno;
-        close(fd);
-        goto fail;
-    }
-    f = fdopen(fd, "w");
-    if (!f) {
-        e = errno;
-        close(fd);
-        goto fail;
-    }
-    errno = 0;
-    if (write_view(f, format, &v) != 0 || fsync(fileno(f)) != 0) {
-        e = errno ? errno : EIO;
-        fclose(f);
-        goto fail;
-    }
-    if (fclose(f) != 0) {
-        e = errno ? errno : EIO;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        goto fail;
-    }
-    sync_parent_dir(path);
-    rc = 0;
-    goto done;
-fail:
-    unlink(tmp);
-done:
+    int e = errno;
     mt__view_free(&v);
-    if (rc != 0) errno = e;
+    errno = e;
     return rc;
 }
 

@@ -237,6 +237,7 @@ int mt_foreach_site(mt_site_fn fn, void *user) {
     int rc = 0;
     for (size_t i = 0; i < v.nsites && rc == 0; i++) {
         const mt__site_view *s = &v.sites[i];
+        if (s->stats.alloc_count == 0) continue; /* a category's own slot, or an allocation refused */
         mt_site_info info = {s->file, s->line, s->function, s->category, s->stats};
         rc = fn(&info, user);
     }

@@ -500,18 +500,55 @@ static void test_report_file(void **state) {
     assert_int_equal(lseek(fd_old, 0, SEEK_END), (off_t)big);
     close(fd_old);
 
-    /* the target is a directory: rename fails, the temporary file is
-     * removed and the directory is untouched */
+    /* the target is a directory: EISDIR, nothing written, the directory
+     * untouched */
     snprintf(sub, sizeof sub, "%s/sub", dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     snprintf(inner, sizeof inner, "%s/keep", sub);
     write_whole(inner, "keep", 4);
     errno = 0;
     assert_int_equal(mt_report_file(sub, MT_FORMAT_JSON), -1);
-    assert_true(errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST);
+    assert_int_equal(errno, EISDIR);
     assert_file_is(inner, "keep", 4);
     assert_int_equal(dir_entries(dir, "sub.", &tmps), 2); /* r.json and sub */
     assert_int_equal(tmps, 0);
+
+    /* a symbolic link: its target gets the report, the link stays a link;
+     * a link to nothing yet makes the file it names */
+    char link[300], target[300], dangling[300], made[300];
+    snprintf(target, sizeof target, "%s/target.txt", dir);
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    write_whole(target, "old", 3);
+    assert_int_equal(symlink("target.txt", link), 0);
+    assert_int_equal(mt_report_file(link, MT_FORMAT_TEXT), 0);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_file_is(target, text, tlen);
+    snprintf(dangling, sizeof dangling, "%s/dangling.txt", dir);
+    snprintf(made, sizeof made, "%s/made.txt", dir);
+    assert_int_equal(symlink("made.txt", dangling), 0);
+    assert_int_equal(mt_report_file(dangling, MT_FORMAT_TEXT), 0);
+    assert_int_equal(lstat(dangling, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_file_is(made, text, tlen);
+
+    /* a FIFO (as /dev/stdout or /dev/null would be) is written in place,
+     * not replaced by a file */
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader, so the writer's open does not wait */
+    assert_true(rfd >= 0);
+    assert_int_equal(mt_report_file(fifo, MT_FORMAT_TEXT), 0);
+    assert_int_equal(stat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    char *got = malloc(tlen + 1);
+    assert_non_null(got);
+    ssize_t n = read(rfd, got, tlen + 1);
+    assert_int_equal(n, (ssize_t)tlen);
+    assert_memory_equal(got, text, tlen);
+    free(got);
+    close(rfd);
 
     /* bad arguments: -1, EINVAL, nothing written */
     errno = 0;
@@ -523,11 +560,18 @@ static void test_report_file(void **state) {
     assert_int_equal(errno, EINVAL);
 
     /* no temporary file left behind by any of the above */
-    assert_int_equal(dir_entries(dir, ".json.", &tmps), 2);
+    assert_int_equal(dir_entries(dir, ".json.", &tmps), 7);
+    assert_int_equal(tmps, 0);
+    assert_int_equal(dir_entries(dir, ".txt.", &tmps), 7);
     assert_int_equal(tmps, 0);
 
     free(json);
     free(text);
+    unlink(fifo);
+    unlink(link);
+    unlink(target);
+    unlink(dangling);
+    unlink(made);
     unlink(inner);
     rmdir(sub);
     unlink(path);

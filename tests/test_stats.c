@@ -196,6 +196,8 @@ struct site_sum {
 static int sum_sites(const mt_site_info *info, void *user) {
     struct site_sum *s = user;
     s->n++;
+    assert_true(info->stats.alloc_count > 0); /* as in the reports: sites that allocated */
+    assert_string_not_equal(info->category, "Stats::Unused");
     s->sum.total_allocated += info->stats.total_allocated;
     s->sum.total_freed += info->stats.total_freed;
     s->sum.alloc_count += info->stats.alloc_count;
@@ -209,6 +211,8 @@ static int sum_sites(const mt_site_info *info, void *user) {
 static void sites_sum_to_global(void **state) {
     (void)state;
     void *p = mt_alloc(123, "Stats::Sites", F, __LINE__);
+    mt_scope_push("Stats::Unused"); /* a category with no allocation has no site */
+    mt_scope_pop();
     struct site_sum s;
     memset(&s, 0, sizeof s);
     assert_int_equal(mt_foreach_site(sum_sites, &s), 0);

@@ -8,6 +8,7 @@
  * unchanged ones are counted, not listed.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "tool.h"
@@ -199,7 +200,10 @@ int mt__cmd_diff(int argc, char **argv) {
         fputs("global\n", out);
         put_section(out, "categories (own bytes)", &cats, false);
         put_section(out, "sites", &sites, true);
-        if (fflush(out) != 0) rc = MT_EXIT_USAGE;
+        if (fflush(out) != 0 || ferror(out)) {
+            fprintf(stderr, "memtally: cannot write the difference to standard output: %s\n", strerror(errno));
+            rc = MT_EXIT_USAGE;
+        }
     }
     free_set(&cats);
     free_set(&sites);

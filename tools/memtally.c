@@ -8,6 +8,7 @@
  * Exit status: `run` exits with the program's status (see run.c); usage
  * errors and unreadable reports exit 2.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "tool.h"
@@ -50,7 +51,7 @@ int mt__cmd_report(int argc, char **argv) {
     int rc = mt__rpt_text(stdout, &r);
     mt__rpt_free(&r);
     if (rc != 0 || fflush(stdout) != 0) {
-        fprintf(stderr, "memtally: cannot write the report to standard output\n");
+        fprintf(stderr, "memtally: cannot write the report to standard output: %s\n", strerror(errno));
         return MT_EXIT_USAGE;
     }
     return 0;
@@ -63,7 +64,14 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     bool file_cmd = strcmp(cmd, "report") == 0 || strcmp(cmd, "diff") == 0;
-    if (mt__is_help(cmd) || strcmp(cmd, "help") == 0 || (file_cmd && argc == 3 && mt__is_help(argv[2]))) {
+    /* `report -- FILE`: what follows "--" is a file name, even "--help" */
+    bool dashdash = file_cmd && argc >= 3 && strcmp(argv[2], "--") == 0;
+    if (dashdash) {
+        argv[2] = argv[1];
+        argv++;
+        argc--;
+    }
+    if (mt__is_help(cmd) || strcmp(cmd, "help") == 0 || (file_cmd && !dashdash && argc == 3 && mt__is_help(argv[2]))) {
         mt__usage(stdout);
         return 0;
     }

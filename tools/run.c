@@ -281,7 +281,8 @@ static void name_for_pid(const char *out, const char *pid, char *buf, size_t cap
 }
 
 /* Symbolises the report at path and writes it to out; 0 or -1 after a
- * message. live gets the bytes still allocated. */
+ * message. live gets the number of blocks still allocated (a leak may be
+ * of 0-byte blocks). */
 static int finish_report(const char *path, const char *out, mt__sym *sym, bool leak_check, uint64_t *live) {
     mt__rpt r;
     if (mt__rpt_load(path, &r) != 0) return -1;
@@ -291,7 +292,7 @@ static int finish_report(const char *path, const char *out, mt__sym *sym, bool l
         fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
         rc = -1;
     }
-    *live = r.global.current;
+    *live = r.global.alloc_count - r.global.free_count;
     if (leak_check) {
         fflush(stderr);
         mt__rpt_leaks(stderr, &r);
@@ -370,19 +371,32 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
 }
 
 /* Whether the report can be written where it is going: checked before
- * the program runs, so that a long run does not end in a lost report. */
-static bool output_dir_ok(const char *out) {
-    char dir[PATH_MAX];
+ * the program runs, so that a long run does not end in a lost report. A
+ * regular file (or a link to one, or a new name) is replaced through its
+ * directory; a device or FIFO is written in place (src/outfile.c). */
+static bool output_ok(const char *out) {
+    char dir[PATH_MAX], target[PATH_MAX];
+    struct stat sb;
+    if (stat(out, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            errno = EISDIR;
+            goto bad;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            if (access(out, W_OK) != 0) goto bad;
+            return true;
+        }
+        if (realpath(out, target)) out = target;
+    }
     const char *slash = strrchr(out, '/');
     if (!slash) snprintf(dir, sizeof dir, ".");
     else if (slash == out) snprintf(dir, sizeof dir, "/");
     else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || (!S_ISDIR(sb.st_mode) && (errno = ENOTDIR)) || access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
-        return false;
-    }
+    if (stat(dir, &sb) != 0 || (!S_ISDIR(sb.st_mode) && (errno = ENOTDIR)) || access(dir, W_OK | X_OK) != 0) goto bad;
     return true;
+bad:
+    fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
+    return false;
 }
 
 int mt__cmd_run(int argc, char **argv) {
@@ -400,7 +414,7 @@ int mt__cmd_run(int argc, char **argv) {
         if (!env_output) return MT_EXIT_USAGE;
         o.output = env_output;
     }
-    if (!output_dir_ok(o.output ? o.output : "memtally.json")) {
+    if (!output_ok(o.output ? o.output : "memtally.json")) {
         free(env_output);
         return MT_EXIT_USAGE;
     }

@@ -62,9 +62,18 @@ leak_status)
     printf 'abc' | "$MEMTALLY" run --leak-check -o clean.json -- "$PASSTHRU" 0 >out.txt 2>err.txt
     expect_rc 0 $? "program without leaks"
     expect_grep '^memtally: no leaks$' err.txt "no-leak line"
+    # nor when its stdin is empty: the stdin buffer a read at end of file
+    # gets is freed at exit (as under valgrind), not left to look leaked
+    "$MEMTALLY" run --leak-check -o clean2.json -- "$PASSTHRU" 0 </dev/null >out.txt 2>err.txt
+    expect_rc 0 $? "program reading an empty stdin"
+    expect_grep '^memtally: no leaks$' err.txt "no-leak line with an empty stdin"
     # without --leak-check a leak does not change the status
     "$MEMTALLY" run -o leak3.json -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 0 $? "leak without --leak-check"
+    # a block of 0 bytes left allocated is a leak (valgrind: "0 bytes in 1 blocks")
+    printf '' | "$MEMTALLY" run --leak-check -o empty.json -- "$PASSTHRU" empty >out.txt 2>err.txt
+    expect_rc 23 $? "a leaked 0-byte block"
+    expect_grep 'in 1 block still live$' err.txt "0-byte leak headline"
     ;;
 stack_depth)
     # at depth 1 the block strdup makes belongs to strdup, inside libc;
@@ -142,6 +151,28 @@ output_names)
     expect_rc 2 $? "output into a missing directory"
     expect_grep '^memtally: cannot write no/such/dir/r.json: No such file or directory$' err.txt "missing directory"
     [ -e ran ] && fail "the program ran although its report could not be written"
+    # so is a report name that is a directory
+    mkdir d.json
+    "$MEMTALLY" run -o d.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "output named like a directory"
+    expect_grep '^memtally: cannot write d.json: Is a directory$' err.txt "directory named"
+    [ -e ran ] && fail "the program ran although its report name is a directory"
+    # a link is followed: its target is replaced, the link stays
+    printf 'old\n' >target.json
+    ln -s target.json link.json
+    "$MEMTALLY" run -o link.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "output through a link"
+    [ -L link.json ] || fail "the link was replaced"
+    "$MEMTALLY" report target.json >/dev/null 2>&1 || fail "the link's target does not hold the report"
+    # a FIFO (as /dev/stdout would be) is written in place, not replaced
+    mkfifo fifo.txt
+    timeout 20 cat fifo.txt >from_fifo.txt & # (a FIFO replaced by a file never gets a writer)
+    reader=$!
+    "$MEMTALLY" run -o fifo.txt -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "output into a FIFO"
+    wait $reader
+    [ -p fifo.txt ] || fail "the FIFO was replaced by a file"
+    expect_grep 'leak_buffers (.*leaky\.c:' from_fifo.txt "text report read from the FIFO"
     ;;
 signal_forward)
     "$MEMTALLY" run -o r.json -- "$PASSTHRU" wait >out.txt 2>err.txt &
@@ -185,6 +216,12 @@ follow)
     grep -q leak_buffers f.json 2>/dev/null && fail "the shell's report names leaky's function"
     child=$(grep -l '"function": *"leak_buffers"' f.*.json 2>/dev/null | head -1)
     [ -n "$child" ] || fail "no child report naming leak_buffers"
+    # a child's report, like the program's, counts stdio's buffers freed
+    # (the C runtime's memory is released at exit in every process that reports)
+    [ -n "$child" ] && live=$(jq -r '[.sites[] | select(.current > 0) | .function] | unique | join(",")' "$child") &&
+        case $live in
+        *_IO_file_doallocate*) fail "stdio's buffer live in the child's report: $live" ;;
+        esac
     # a process still running when memtally is done writes its own report
     # later, by the name memtally would have given it (its sites named by
     # module and offset: memtally is no longer there to read the symbols)
@@ -249,6 +286,10 @@ cxx_names)
 report_text)
     "$MEMTALLY" report "$SRC/tools/before.json" >out.txt 2>err.txt
     expect_rc 0 $? "report"
+    # "--" before the file name, as in every command line
+    "$MEMTALLY" report -- "$SRC/tools/before.json" >dashdash.txt 2>err.txt
+    expect_rc 0 $? "report -- FILE"
+    cmp -s out.txt dashdash.txt || fail "report -- FILE differs from report FILE"
     expect_grep '^  current *4\.00 KiB  (4096 bytes)$' out.txt "global current"
     expect_grep '^  allocs *6$' out.txt "global allocs"
     expect_grep '^ *0 B *0 B *0 *3\.00 KiB *4\.00 KiB *3  Renderer$' out.txt "parent category"
@@ -270,6 +311,17 @@ report_text)
 diff)
     "$MEMTALLY" diff "$SRC/tools/before.json" "$SRC/tools/after.json" >out.txt 2>err.txt
     expect_rc 0 $? "diff"
+    if [ -w /dev/full ]; then
+        # an output error is named
+        "$MEMTALLY" diff "$SRC/tools/before.json" "$SRC/tools/after.json" >/dev/full 2>full.txt
+        expect_rc 2 $? "diff to a full device"
+        expect_grep '^memtally: cannot write the difference to standard output: No space left on device$' full.txt \
+            "diff output error"
+        "$MEMTALLY" report "$SRC/tools/before.json" >/dev/full 2>full.txt
+        expect_rc 2 $? "report to a full device"
+        expect_grep '^memtally: cannot write the report to standard output: No space left on device$' full.txt \
+            "report output error"
+    fi
     sed -n 3p out.txt >first.txt
     expect_grep '^ *+3072 (+3\.00 KiB) *+7 *+4  global$' first.txt "global line first"
     expect_grep '^ *+3072 (+3\.00 KiB) *+5 *+3  Renderer::Textures$' out.txt "category change"

@@ -1,0 +1,146 @@
+/*
+ * outfile.c - opening and closing the file a report is written to, for
+ * mt_report_file and the `memtally` command alike.
+ *
+ * A regular file (or a name that does not exist yet) is written beside its
+ * name and renamed into place once complete, so a reader sees the old
+ * report or the new one, never half of one. A symbolic link is followed:
+ * its target is replaced, the link stays. Anything else that can be
+ * opened for writing (/dev/null, /dev/stdout, a FIFO, a terminal) is
+ * written in place; it is never replaced by a regular file. A directory
+ * is refused with EISDIR before anything is written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The process umask, read without changing it (umask() would race with
+ * other threads creating files). 022 when /proc is not there. */
+static mode_t current_umask(void) {
+    char buf[2048];
+    mode_t mask = 022;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mask;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return mask;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nUmask:");
+    if (p) mask = (mode_t)strtoul(p + 7, NULL, 8) & 0777;
+    return mask;
+}
+
+/* Makes sure the rename reaches the disk; failures here are not reported,
+ * the file itself is already complete. */
+static void sync_parent_dir(const char *path) {
+    char dir[sizeof ((mt__outfile *)0)->path];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t len = slash == path ? 1 : (size_t)(slash - path); /* "/file" */
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+static int open_in_place(mt__outfile *o, const char *path, int flags) {
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | flags, 0666);
+    if (fd < 0) return -1;
+    o->f = fdopen(fd, "w");
+    if (!o->f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int mt__outfile_open(mt__outfile *o, const char *path) {
+    o->f = NULL;
+    o->tmp[0] = '\0';
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (n >= sizeof o->path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(o->path, path, n + 1);
+    struct stat st, lst;
+    bool exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    if (exists && !S_ISREG(st.st_mode)) return open_in_place(o, path, 0);
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        /* a link to nothing yet: the file is made where it points */
+        if (!exists) return open_in_place(o, path, O_CREAT | O_TRUNC);
+        char target[PATH_MAX];
+        if (!realpath(path, target)) return -1;
+        n = strlen(target);
+        if (n >= sizeof o->path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(o->path, target, n + 1);
+    }
+    memcpy(o->tmp, o->path, n);
+    memcpy(o->tmp + n, ".XXXXXX", 8);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        o->tmp[0] = '\0';
+        return -1;
+    }
+    /* mkstemp creates the file 0600; give the report the mode of the file
+     * it replaces, or what the umask allows for a new one */
+    mode_t mode = exists ? (st.st_mode & 07777) : (0666 & ~current_umask());
+    if (fchmod(fd, mode) != 0 || !(o->f = fdopen(fd, "w"))) {
+        int e = errno;
+        close(fd);
+        unlink(o->tmp);
+        o->tmp[0] = '\0';
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int mt__outfile_close(mt__outfile *o, bool ok) {
+    int e = ok ? 0 : (errno ? errno : EIO);
+    errno = 0;
+    if (ok && (fflush(o->f) != 0 || ferror(o->f) || (o->tmp[0] && fsync(fileno(o->f)) != 0))) {
+        ok = false;
+        e = errno ? errno : EIO;
+    }
+    if (fclose(o->f) != 0 && ok) {
+        ok = false;
+        e = errno ? errno : EIO;
+    }
+    o->f = NULL;
+    if (o->tmp[0]) {
+        if (ok && rename(o->tmp, o->path) != 0) {
+            ok = false;
+            e = errno;
+        }
+        if (ok) sync_parent_dir(o->path);
+        else unlink(o->tmp);
+        o->tmp[0] = '\0';
+    }
+    if (!ok) errno = e;
+    return ok ? 0 : -1;
+}
