@@ -45,7 +45,11 @@
  * skipped, and the site is the (N-1)-th remaining frame. So N = 2 names
  * the first caller outside the runtime (past strdup, fopen, operator new),
  * N = 3 also looks past one allocation wrapper of the program's own
- * (xmalloc, g_malloc), and so on.
+ * (xmalloc, g_malloc), and so on. The walk goes no higher than main (the
+ * process's entry code above it, _start, is not the program's own though
+ * the executable holds it) or a thread's start function: where fewer than
+ * N - 1 frames of the program's own are found, the site is the outermost
+ * of them, and where none is, the function that called malloc.
  *
  * The walker is memtally's own (unwind.c): each code address's unwind rule
  * is decoded from .eh_frame once and kept per thread, so a frame costs a
@@ -240,6 +244,37 @@ SHIM_API int dlclose(void *handle) {
     return rc;
 }
 
+/* The process's entry point (_start, from the executable's crt1.o): the
+ * outermost frame of the main thread. It calls __libc_start_main, which
+ * calls main through __libc_start_call_main, so a return address into it
+ * lies a few dozen bytes past the entry point: 0x21 in the start code of
+ * glibc 2.36 (crt1.o, Scrt1.o, gcrt1.o), still under ENTRY_SPAN with an
+ * endbr64 in front or with older start code's __libc_csu_init and
+ * __libc_csu_fini arguments. The walk ends there: _start is in the
+ * executable, so it would count as a frame of the program's own, above
+ * main. A thread's stack ends in libc (start_thread, clone3), a runtime
+ * frame. */
+#define ENTRY_SPAN 64u
+static uintptr_t process_entry; /* 0 until entry_init: matches no return address */
+
+/* The program is the first object dl_iterate_phdr reports, also when it
+ * was started as `ld.so PROGRAM`; its ELF header, which gives the entry
+ * point, begins its segment at file offset 0. */
+static int program_entry(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || ph->p_offset != 0) continue;
+        const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)(info->dlpi_addr + ph->p_vaddr);
+        if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_entry)
+            *(uintptr_t *)arg = info->dlpi_addr + eh->e_entry;
+        break;
+    }
+    return 1; /* the program only */
+}
+
+__attribute__((constructor)) static void entry_init(void) { dl_iterate_phdr(program_entry, &process_entry); }
+
 typedef struct walk {
     int want;          /* non-runtime frames to pass before taking one */
     int seen;
@@ -254,6 +289,7 @@ static bool walk_ip(const void *ip, void *arg) {
     if (!ip || ++w->frames > 64 + w->want) return false;
     /* a return address; the call instruction is just before it */
     if (runtime_frame((const char *)ip - 1)) return true;
+    if ((uintptr_t)ip - process_entry < ENTRY_SPAN) return false; /* _start: the walk is past main */
     w->last = ip;
     if (++w->seen == w->want) {
         w->found = ip;

@@ -5,18 +5,21 @@
  * that dp_sort passes to libc, gets 77 bytes on its first call, under
  * qsort's recursive merge sort (a dozen libc frames to look past at
  * depth 3); dp_on_signal, a signal handler that dp_raise runs through
- * raise, gets 99 bytes (a signal frame to walk past at depth 3). Built
- * without sibling-call optimisation so that every function keeps its
- * frame. Expected sites:
- *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare, dp_on_signal
- *   depth 2: dp_wrapper, dp_caller_b, dp_compare, dp_on_signal  (libc frames skipped)
- *   depth 3: dp_caller_a, dp_top, dp_sort, dp_raise             (one more frame up)
+ * raise, gets 99 bytes (a signal frame to walk past at depth 3); main
+ * gets 36 bytes through strndup itself (above main are libc's start code
+ * and _start, which is in the executable but never a site). Built without
+ * sibling-call optimisation so that every function keeps its frame.
+ * Expected sites:
+ *   depth 1: dp_wrapper, a libc function (strdup's malloc call), dp_compare, dp_on_signal, strndup
+ *   depth 2: dp_wrapper, dp_caller_b, dp_compare, dp_on_signal, main  (libc frames skipped)
+ *   depth 3: dp_caller_a, dp_top, dp_sort, dp_raise, main             (one more frame up, not past main)
+ *   depth 10: main for every block                                     (the walk ends at main)
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-void *volatile sink_a, *volatile sink_b, *volatile sink_c, *volatile sink_d;
+void *volatile sink_a, *volatile sink_b, *volatile sink_c, *volatile sink_d, *volatile sink_e;
 
 __attribute__((noinline)) void *dp_wrapper(size_t n) {
     void *p = malloc(n);
@@ -69,9 +72,12 @@ __attribute__((noinline)) void dp_top(void) {
 
 int main(void) {
     dp_top();
+    size_t volatile len = 35; /* not a constant: Clang turns strndup(s, strlen(s)) into strdup(s) */
+    sink_e = strndup("memtally-depth-test: main's strndup", len); /* 35 characters + NUL */
     free(sink_a);
     free(sink_b);
     free(sink_c);
     free(sink_d);
+    free(sink_e);
     return 0;
 }

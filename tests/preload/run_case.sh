@@ -15,7 +15,7 @@
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
 #   leak PROG                       MEMTALLY_LEAK_CHECK=1 names the leaks
 #   large PROG, large_nopie PROG    MEMTALLY_LARGE logs a block addr2line can name
-#   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3 sites
+#   depth PROG                      MEMTALLY_STACK_DEPTH=1/2/3/10 sites
 #   unwind_* PROG [ARGS...]         MEMTALLY_UNWIND=check: memtally's walker agrees with libgcc
 #   names_later PROG                MEMTALLY_NAMES=later: sites named module+offset
 #   valgrind PROG                   global numbers equal valgrind's
@@ -203,18 +203,24 @@ large | large_nopie)
     [ "$(grep -c 'large allocation' err.txt)" = 1 ] || fail "expected one large allocation (4321 bytes), found: $(grep 'large allocation' err.txt)"
     ;;
 depth)
-    for depth in 1 2 3; do
+    # main's own strndup is main's at every depth past 1, and at depth 10
+    # every site is in main: the walk never goes past main to _start
+    for depth in 1 2 3 10; do
         rm -f "$report"
         shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt || fail "depth exited non-zero"
         a=$(jq -r '[.sites[] | select(.allocated == 4321) | .function] | join(",")' "$report")
         b=$(jq -r '[.sites[] | select(.allocated == 24) | .function] | join(",")' "$report")
         c=$(jq -r '[.sites[] | select(.allocated == 77) | .function] | join(",")' "$report")
         d=$(jq -r '[.sites[] | select(.allocated == 99) | .function] | join(",")' "$report")
-        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b, 77 bytes under qsort from $c, 99 bytes in a signal handler from $d"
+        e=$(jq -r '[.sites[] | select(.allocated == 36) | .function] | join(",")' "$report")
+        all=$(jq -r '[.sites[].function] | unique | join(",")' "$report")
+        echo "MEMTALLY_STACK_DEPTH=$depth: 4321 bytes from $a, strdup's 24 bytes from $b, 77 bytes under qsort from $c, 99 bytes in a signal handler from $d, main's strndup from $e; sites in $all"
         case $depth in
-        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] ;;
-        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] ;;
-        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] && [ "$c" = dp_sort ] && [ "$d" = dp_raise ] ;;
+        1) [ "$a" = dp_wrapper ] && case $b in *strdup*) true ;; *) false ;; esac && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] &&
+            case $e in *strndup*) true ;; *) false ;; esac ;;
+        2) [ "$a" = dp_wrapper ] && [ "$b" = dp_caller_b ] && [ "$c" = dp_compare ] && [ "$d" = dp_on_signal ] && [ "$e" = main ] ;;
+        3) [ "$a" = dp_caller_a ] && [ "$b" = dp_top ] && [ "$c" = dp_sort ] && [ "$d" = dp_raise ] && [ "$e" = main ] ;;
+        10) [ "$all" = main ] && [ "$e" = main ] ;;
         esac || fail "wrong sites at depth $depth"
     done
     ;;

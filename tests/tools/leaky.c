@@ -37,6 +37,6 @@ int main(int argc, char **argv) {
     tidy();
     leak_buffers();
     leak_copy();
-    printf("leaky: done\n");
+    printf("leaky: done\n"); /* PRINTF-SITE */
     return argc > 1 ? atoi(argv[1]) : 0;
 }

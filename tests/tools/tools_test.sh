@@ -83,6 +83,15 @@ stack_depth)
     strdup_line=$(grep -n 'STRDUP-SITE' "$SRC/tools/leaky.c" | cut -d: -f1)
     expect_grep "^memtally: *22 bytes in 1 block: leak_copy (.*leaky\.c:$strdup_line) \[Uncategorized\]$" \
         err.txt "strdup attributed to its caller"
+    # past main there is only the C runtime: at depth 3 the buffer printf
+    # allocates for stdout (a file here) is main's, with its line, as at
+    # depth 2, and no site is _start
+    printf_line=$(grep -n 'PRINTF-SITE' "$SRC/tools/leaky.c" | cut -d: -f1)
+    "$MEMTALLY" run --stack-depth 3 -o deep3.json -- "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "--stack-depth 3"
+    jq -r '.sites[] | "\(.function) \(.file // "-"):\(.line)"' deep3.json >sites.txt
+    expect_grep "^main .*leaky\.c:$printf_line$" sites.txt "printf's buffer attributed to main"
+    if grep -q '^_start ' sites.txt; then fail "a site above main: $(grep '^_start ' sites.txt)"; fi
     "$MEMTALLY" run --stack-depth 0 -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 2 $? "--stack-depth 0"
     ;;
