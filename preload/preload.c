@@ -13,7 +13,8 @@
  * Recursion guard: a thread-local (initial-exec) counter is raised around
  * every call into the core and around the at-exit report. While it is up,
  * allocations go straight to glibc untracked; the core later recognises
- * those blocks as foreign and gives them back to glibc on free.
+ * those blocks as foreign and gives them back to glibc on free (if they
+ * look like glibc's: see glibc_block).
  *
  * Environment (besides the core's MEMTALLY_REPORT, MEMTALLY_LEAK_CHECK,
  * MEMTALLY_LARGE, MEMTALLY_STACK_DEPTH):
@@ -369,6 +370,44 @@ static void *aligned_request(size_t alignment, size_t size, const void *ret) {
 
 /* ---- the malloc family ---------------------------------------------------- */
 
+/* Whether ptr can be a block glibc's malloc handed out: aligned as glibc
+ * aligns, with a sane chunk size in front (and for a chunk of its own
+ * mapping, a page-aligned one). Only such a pointer that is not memtally's
+ * goes to glibc. Anything else, above all a block memtally handed out and
+ * the program frees twice (glibc's free list has overwritten its header
+ * with pointers or its random key, which no chunk size looks like), is
+ * named as a bad free and kept from glibc, which would abort on it. */
+static bool glibc_block(const void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    const size_t word = sizeof(size_t);
+    if (p & (2 * word - 1)) return false;
+    /* the core has read the words in front of ptr unless it is near the
+     * start of a page, whose mapping may be gone (a large block freed) */
+    if ((p & 4095) < MT_EDGE && !mt__os_readable((const char *)ptr - 2 * word, 2 * word)) return false;
+    size_t head = ((const size_t *)ptr)[-1], size = head & ~(size_t)7;
+    if (size < 4 * word || (size & (2 * word - 1)) || size >= (size_t)1 << 40) return false;
+    if (!(head & 2)) return true;
+    size_t prev = ((const size_t *)ptr)[-2]; /* mmapped: the offset into its mapping */
+    return (((p - 2 * word - prev) | (prev + size)) & 4095) == 0;
+}
+
+static void foreign_free(void *ptr) {
+    if (glibc_block(ptr)) {
+        __libc_free(ptr);
+        return;
+    }
+    mt__header none = {0};
+    mt__block_report_bad("free", ptr, MT_BLOCK_FOREIGN, &none);
+}
+
+static void *foreign_realloc(void *ptr, size_t size) {
+    if (glibc_block(ptr)) return __libc_realloc(ptr, size);
+    mt__header none = {0};
+    mt__block_report_bad("realloc", ptr, MT_BLOCK_FOREIGN, &none);
+    errno = EINVAL;
+    return NULL;
+}
+
 SHIM_API void *malloc(size_t size) {
     const void *ret = __builtin_return_address(0);
     if (MT_UNLIKELY(in_shim)) return __libc_malloc(size);
@@ -382,7 +421,7 @@ SHIM_API void free(void *ptr) {
     if (!ptr) return;
     int saved = errno; /* glibc's free keeps errno; so must this one */
     shim_enter();
-    mt__free_ex(ptr, __libc_free);
+    mt__free_ex(ptr, foreign_free);
     shim_leave();
     errno = saved;
 }
@@ -414,12 +453,12 @@ static void *realloc_common(void *ptr, size_t size, const void *ret) {
     if (MT_UNLIKELY(in_shim)) {
         if (!ptr) return __libc_malloc(size);
         in_shim++;
-        void *p = mt__realloc_pc(ptr, size, ret); /* a foreign ptr goes to __libc_realloc */
+        void *p = mt__realloc_pc(ptr, size, ret, foreign_realloc); /* a foreign ptr goes to __libc_realloc */
         in_shim--;
         return p;
     }
     shim_enter();
-    void *p = mt__realloc_pc(ptr, size, site_pc(ret));
+    void *p = mt__realloc_pc(ptr, size, site_pc(ret), foreign_realloc);
     shim_leave();
     return p;
 }

@@ -550,8 +550,8 @@ void *mt_realloc_or_system(void *ptr, size_t size, const char *file, int line) {
     return realloc_any(ptr, size, NULL, file, (uintptr_t)(unsigned)line, false, system_realloc);
 }
 
-void *mt__realloc_pc(void *ptr, size_t size, const void *pc) {
-    return realloc_any(ptr, size, NULL, NULL, (uintptr_t)pc, true, mt__be.realloc);
+void *mt__realloc_pc(void *ptr, size_t size, const void *pc, void *(*foreign_realloc)(void *, size_t)) {
+    return realloc_any(ptr, size, NULL, NULL, (uintptr_t)pc, true, foreign_realloc);
 }
 
 /* ---- sizes and raw memory ------------------------------------------------ */

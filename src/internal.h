@@ -541,7 +541,9 @@ uint32_t mt__scope_current(mt__thread *t);
 /* Tracked allocation with a calling address as its site (preload mode).
  * alignment 0 = default 16; zero != 0 clears the block. */
 void *mt__alloc_pc(size_t size, size_t alignment, int zero, const void *pc);
-void *mt__realloc_pc(void *ptr, size_t size, const void *pc);
+/* Reallocates with pc as the new block's site; a foreign pointer goes to
+ * foreign_realloc. */
+void *mt__realloc_pc(void *ptr, size_t size, const void *pc, void *(*foreign_realloc)(void *, size_t));
 /* Frees a tracked block. A foreign pointer goes to foreign_free when it is
  * not NULL (preload, auto.h), else it is logged. */
 void mt__free_ex(void *ptr, void (*foreign_free)(void *));

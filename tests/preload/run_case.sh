@@ -10,6 +10,7 @@
 #   scope PROG                      a program linking libmemtally: one set of stats
 #   dlopen PROG LIB                 a library loaded with dlopen is tracked
 #   dlopen_cxx PROG LIB             the same for a C++ library: libstdc++'s pool freed
+#   twice PROG                      blocks freed twice: logged, no crash, exact counts
 #   forkexec PROG                   only the parent writes the report
 #   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
@@ -123,6 +124,20 @@ dlopen | dlopen_cxx)
                        "\(.function) \(.current)"] | join(", ")' "$report")
         [ -z "$live" ] || fail "libstdc++ blocks live at exit: $live"
     fi
+    ;;
+twice)
+    status=0
+    shim_run -- "$prog" > out.txt 2> err.txt || status=$?
+    cat err.txt
+    [ "$status" -eq 0 ] || fail "a program freeing blocks twice ended with status $status"
+    # (named "already freed" while the header is intact, else "not a block
+    # memtally handed out": glibc's free lists write over it)
+    n=$(grep -c '^memtally: error: free(0x[0-9a-f]*): \(block already freed\|not a block memtally handed out\)' err.txt || true)
+    [ "$n" -eq 3 ] || fail "$n of the 3 second frees were named"
+    grep -q '^memtally: error: realloc(0x[0-9a-f]*): \(block already freed\|not a block memtally handed out\)' err.txt ||
+        fail "the realloc of a freed block was not named"
+    grep -q '^realloc of a freed block: NULL$' out.txt || fail "the realloc of a freed block did not return NULL"
+    check_expect
     ;;
 forkexec)
     status=0
