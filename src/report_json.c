@@ -18,13 +18,19 @@
  * "function" null when the site came from file:line only, "file" null when
  * unknown.
  *
- * Strings: '"' and '\' are escaped, control bytes and DEL are written as
+ * Strings (category, file, function and module names, which may hold any
+ * bytes): '"' and '\' are escaped, control bytes and DEL are written as
  * \u00XX, well-formed UTF-8 is copied as it is. A byte that is not part of
- * well-formed UTF-8 is written as \u00XX with XX the byte's value, so the
- * output is always valid JSON; a reader gets that byte back as the code
- * point U+00XX (the byte read as Latin-1). So a name holding such a byte
- * reads back like the name with that Latin-1 character in UTF-8; memtally
- * never writes the raw byte, which would make the whole file invalid.
+ * well-formed UTF-8 (0x80..0xFF) is written as the lone low surrogate
+ * \udcXX, XX being the byte, as Python's "surrogateescape" error handler
+ * does: the file stays valid UTF-8, and since no well-formed UTF-8 text
+ * holds a surrogate, no other name reads the same ("x\xff" is "x\udcff",
+ * "x\xc3\xbf" stays "x\xc3\xbf"). `memtally report` and `memtally diff`
+ * turn such an escape back into the byte (tools/report_read.c); in Python,
+ * json.load and then .encode("utf-8", "surrogateescape") do. Readers that
+ * know nothing of it replace a lone surrogate by U+FFFD (json-c, jq) or
+ * reject it (strict ones). \u00XX always means the character U+00XX, as
+ * it did in reports of older versions, which wrote such a byte that way.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,7 +57,9 @@ static void put_string(FILE *out, const char *s) {
             fwrite(p, 1, u, out);
             p += u;
         } else {
-            fprintf(out, "\\u00%c%c", hex[*p >> 4], hex[*p & 15]);
+            /* a control byte or DEL as its code point; a byte that is
+             * not part of well-formed UTF-8 as U+DC80..U+DCFF */
+            fprintf(out, "\\u%s%c%c", *p < 0x80 ? "00" : "dc", hex[*p >> 4], hex[*p & 15]);
             p++;
         }
     }

@@ -7,6 +7,16 @@
  * file order, reports where a parse failed, and reads 64-bit integers
  * exactly, which byte counters need. A hand-written parser would be one more
  * thing to get wrong on malformed input.
+ *
+ * Names may hold any bytes. The library's writer (src/report_json.c) stores
+ * a byte that is not part of well-formed UTF-8 as the lone low surrogate
+ * \udc80..\udcff; json-c would read such an escape as U+FFFD, as it reads
+ * every unpaired surrogate, so the byte would be lost and two names could
+ * become one. parse() hands json-c the text in pieces instead, each of
+ * those escapes replaced by the byte it stands for, which json-c keeps as
+ * it is (it checks UTF-8 only when asked to). Every other escape, \u00XX
+ * (also what older versions wrote for such a byte) and surrogate pairs
+ * included, is json-c's to read, as the character it stands for.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -71,6 +81,51 @@ static char *slurp(const reader *rd, size_t *len) {
     return buf;
 }
 
+/* The code point of the escape \uXXXX at text[i], or -1 when there is none. */
+static long u_escape(const char *text, size_t len, size_t i) {
+    if (len - i < 6 || text[i] != '\\' || text[i + 1] != 'u') return -1;
+    long v = 0;
+    for (size_t k = i + 2; k < i + 6; k++) {
+        char c = text[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* From text[i] on, the offset of the next \udc80..\udcff inside a string
+ * that is not the second half of a surrogate pair, with the byte it stands
+ * for in *byte; len when there is none. *in_string carries over from one
+ * call to the next. Strings are JSON's double-quoted ones: json-c also reads
+ * single-quoted strings and comments, which memtally never writes; a double
+ * quote inside one of those puts this scan out of step, and a \udcXX after
+ * it may then read as U+FFFD. */
+static size_t byte_escape(const char *text, size_t len, size_t i, bool *in_string, unsigned char *byte) {
+    while (i < len) {
+        if (text[i] == '"') {
+            *in_string = !*in_string;
+            i++;
+        } else if (!*in_string || text[i] != '\\') {
+            i++;
+        } else {
+            long u = u_escape(text, len, i);
+            if (u >= 0xDC80 && u <= 0xDCFF) {
+                *byte = (unsigned char)(u & 0xFF);
+                return i;
+            }
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                long lo = u_escape(text, len, i + 6);
+                i += lo >= 0xDC00 && lo <= 0xDFFF ? 12 : 6;
+            } else {
+                i += u >= 0 ? 6 : 2; /* \uXXXX, or \" \\ \n ... */
+            }
+        }
+    }
+    return len;
+}
+
 static json_object *parse(const reader *rd, const char *text, size_t len) {
     size_t i = 0;
     while (i < len && strchr(" \t\r\n", text[i])) i++;
@@ -87,9 +142,27 @@ static json_object *parse(const reader *rd, const char *text, size_t len) {
         fail(rd, "out of memory");
         return NULL;
     }
-    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error err = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
+    /* the text up to the next byte escape, then the byte, until json-c
+     * has the whole report or an error; end is where it stopped, counted
+     * in the file's bytes */
+    json_object *root = NULL;
+    enum json_tokener_error err = json_tokener_continue;
+    size_t from = 0, end = 0;
+    bool in_string = false;
+    while (err == json_tokener_continue && from < len) {
+        unsigned char byte = 0;
+        size_t at = byte_escape(text, len, from, &in_string, &byte);
+        if (at > from) {
+            root = json_tokener_parse_ex(tok, text + from, (int)(at - from));
+            err = json_tokener_get_error(tok);
+            end = from + json_tokener_get_parse_end(tok);
+            if (err != json_tokener_continue || at == len) break;
+        }
+        root = json_tokener_parse_ex(tok, (const char *)&byte, 1);
+        err = json_tokener_get_error(tok);
+        end = err == json_tokener_continue ? at + 6 : at;
+        from = at + 6;
+    }
     json_tokener_free(tok);
     if (!root && err == json_tokener_success) {
         fail(rd, "not a memtally report: the file holds JSON null");

@@ -4,11 +4,10 @@
  * reads, and handed to mt__report_text() and mt__leak_write(). So
  * `memtally report`, `memtally run -o x.txt` and the leak report of
  * `memtally run --leak-check` look exactly like the reports a program
- * writes itself, and follow them when their format changes.
- *
- * One difference remains: the JSON writer stores a byte that is not UTF-8
- * as the code point U+00XX, so such a byte comes back as a Latin-1
- * character rather than as "\xNN".
+ * writes itself, and follow them when their format changes. Names come
+ * back from the JSON byte for byte (report_read.c), a byte that is not
+ * UTF-8 included, so they are escaped exactly as in the program's own
+ * text report.
  */
 #include <stdlib.h>
 #include <string.h>
