@@ -88,14 +88,15 @@ static void add(delta *d, const mt_stats *st, int sign) {
     d->frees = sum(d->frees, sign * (int64_t)st->free_count);
 }
 
-/* category \x1f file:line (or function) */
+/* "<length of category>:category" then "F" file:line, or "f" function:
+ * the length keeps apart names that hold any byte (a separator would not). */
 static char *site_key(const mt__rpt_site *s) {
     size_t n = strlen(s->category) + (s->file ? strlen(s->file) : 0) +
-               (s->function ? strlen(s->function) : 0) + 48;
+               (s->function ? strlen(s->function) : 0) + 64;
     char *k = malloc(n);
     if (!k) return NULL;
-    if (s->file) snprintf(k, n, "%s\x1f%s:%d", s->category, s->file, s->line);
-    else snprintf(k, n, "%s\x1f\x1f%s", s->category, s->function ? s->function : "");
+    if (s->file) snprintf(k, n, "%zu:%sF%s:%d", strlen(s->category), s->category, s->file, s->line);
+    else snprintf(k, n, "%zu:%sf%s", strlen(s->category), s->category, s->function ? s->function : "");
     return k;
 }
 

@@ -391,6 +391,12 @@ run_bytes)
 diff)
     "$MEMTALLY" diff "$SRC/tools/before.json" "$SRC/tools/after.json" >out.txt 2>err.txt
     expect_rc 0 $? "diff"
+    # sites are told apart by the whole of their names: category "a\x1fb"
+    # at c.c:1 is not category "a" at "b\x1fc.c":1
+    "$MEMTALLY" diff "$SRC/tools/sep_before.json" "$SRC/tools/sep_after.json" >sep.txt 2>err.txt
+    expect_rc 0 $? "diff of sites whose names hold a separator byte"
+    expect_grep '^ *+100 (+100 B) *+1 *0  b\\x1fc\.c:1 \[a\]$' sep.txt "the new site"
+    expect_grep '^ *-100 (-100 B) *-1 *0  c\.c:1 \[a\\x1fb\]$' sep.txt "the old site"
     if [ -w /dev/full ]; then
         # an output error is named
         "$MEMTALLY" diff "$SRC/tools/before.json" "$SRC/tools/after.json" >/dev/full 2>full.txt
