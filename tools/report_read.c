@@ -32,12 +32,18 @@ typedef struct reader {
     char where[160]; /* "sites[3]" etc., for messages */
 } reader;
 
+/* One line on stderr; names from the report (and the path) may hold any
+ * byte, so the line is escaped as the text report escapes them. */
 static void fail(const reader *rd, const char *fmt, ...) {
+    char msg[2048];
     va_list ap;
-    fprintf(stderr, "memtally: %s: ", rd->path);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs("memtally: ", stderr);
+    mt__rpt_put_escaped(stderr, rd->path);
+    fputs(": ", stderr);
+    mt__rpt_put_escaped(stderr, msg);
     fputc('\n', stderr);
 }
 

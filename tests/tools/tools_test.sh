@@ -461,6 +461,12 @@ bad_input)
     "$MEMTALLY" report huge.json >out.txt 2>err.txt
     expect_rc 2 $? "report huge.json"
     expect_grep 'not a memtally report: global.frees is out of range' err.txt "counter past INT64_MAX"
+    # a name in a message is escaped: no raw control byte reaches the terminal
+    printf '{"memtally": {"schema": 1}, "global": {"allocated": 0, "freed": 0, "current": 0, "peak": 0, "allocs": 0, "frees": 0}, "categories": {"x\\u001b[2J": {"parent": null}}, "sites": []}\n' >esc.json
+    "$MEMTALLY" report esc.json >out.txt 2>err.txt
+    expect_rc 2 $? "report esc.json"
+    expect_grep 'not a memtally report: categories\["x\\x1b\[2J"\] has no' err.txt "escaped name in a message"
+    tr -d '\n' <err.txt | tr -d '[:print:]' | grep -q . && fail "a control byte in the message: $(od -c err.txt | head -3)"
     "$MEMTALLY" diff "$SRC/tools/before.json" not.json >out.txt 2>err.txt
     expect_rc 2 $? "diff with a bad file"
     # help of each command: the usage on stdout, exit 0
