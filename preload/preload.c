@@ -641,7 +641,14 @@ extern void _IO_list_unlock(void);
  * orients such streams as exit's clean-up would. */
 static void orient_streams(void) {
     _IO_list_lock();
-    for (FILE *f = _IO_list_all; f; f = f->_chain) (void)fwide(f, -1); /* leaves an oriented one alone */
+    /* a stream another thread holds (blocked in a read, or in flockfile)
+     * is skipped: waiting for it could hang the exit; glibc's own clean-up
+     * at exit does not wait for such a stream either */
+    for (FILE *f = _IO_list_all; f; f = f->_chain) {
+        if (ftrylockfile(f) != 0) continue;
+        (void)fwide(f, -1); /* leaves an oriented one alone */
+        funlockfile(f);
+    }
     _IO_list_unlock();
 }
 

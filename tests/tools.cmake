@@ -6,6 +6,7 @@ if(TARGET memtally_cli)
   add_executable(mt_tools_leaky ${CMAKE_CURRENT_SOURCE_DIR}/tools/leaky.c)
   target_compile_options(mt_tools_leaky PRIVATE -g -O0)
   add_executable(mt_tools_passthru ${CMAKE_CURRENT_SOURCE_DIR}/tools/passthru.c)
+  target_link_libraries(mt_tools_passthru PRIVATE Threads::Threads)
   # inlined: -g -O2, its allocations two levels of inlining deep
   add_executable(mt_tools_inlined ${CMAKE_CURRENT_SOURCE_DIR}/tools/inlined.c)
   target_compile_options(mt_tools_inlined PRIVATE -g -O2)

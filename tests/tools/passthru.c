@@ -6,8 +6,11 @@
  *   passthru wait       prints "ready", waits for SIGTERM, prints
  *                       "got SIGTERM" and exits 7
  *   passthru empty      only leaves one 0-byte block allocated, exits 0
+ *   passthru held       a thread blocks reading stdin (holding its lock)
+ *                       while main prints "exiting" and calls exit(0)
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +25,23 @@ static void on_term(int sig) {
     got_term = 1;
 }
 
+static char held_buf[1 << 16];
+
+static void *held_reader(void *arg) {
+    (void)arg;
+    size_t n = fread(held_buf, 1, sizeof held_buf, stdin); /* never returns: stdin stays open */
+    (void)n;
+    return NULL;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "held") == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, held_reader, NULL) != 0) return 1;
+        usleep(200 * 1000);
+        printf("exiting\n");
+        exit(0);
+    }
     if (argc > 1 && strcmp(argv[1], "empty") == 0) {
         passthru_sink = malloc(0); /* a leak of no bytes is still a leak */
         return 0;

@@ -67,6 +67,15 @@ leak_status)
     "$MEMTALLY" run --leak-check -o clean2.json -- "$PASSTHRU" 0 </dev/null >out.txt 2>err.txt
     expect_rc 0 $? "program reading an empty stdin"
     expect_grep '^memtally: no leaks$' err.txt "no-leak line with an empty stdin"
+    # a thread blocked reading stdin holds its lock: the exit must not wait for it
+    mkfifo held.fifo
+    sleep 30 >held.fifo &
+    holder=$!
+    timeout 20 "$MEMTALLY" run -o held.json -- "$PASSTHRU" held <held.fifo >out.txt 2>err.txt
+    expect_rc 0 $? "exit while a thread reads stdin"
+    kill $holder 2>/dev/null
+    expect_grep '^exiting$' out.txt "program output"
+    [ -f held.json ] || fail "no report from the program that exited while a thread read stdin"
     # without --leak-check a leak does not change the status
     "$MEMTALLY" run -o leak3.json -- "$LEAKY" >out.txt 2>err.txt
     expect_rc 0 $? "leak without --leak-check"
