@@ -370,13 +370,16 @@ static void *aligned_request(size_t alignment, size_t size, const void *ret) {
 
 /* ---- the malloc family ---------------------------------------------------- */
 
-/* Whether ptr can be a block glibc's malloc handed out: aligned as glibc
- * aligns, with a sane chunk size in front (and for a chunk of its own
- * mapping, a page-aligned one). Only such a pointer that is not memtally's
- * goes to glibc. Anything else, above all a block memtally handed out and
- * the program frees twice (glibc's free list has overwritten its header
- * with pointers or its random key, which no chunk size looks like), is
- * named as a bad free and kept from glibc, which would abort on it. */
+/* Whether ptr can be a block glibc's malloc handed out and still has:
+ * aligned as glibc aligns, with a sane chunk size in front, and either a
+ * chunk of its own mapping (page-aligned) or followed by a chunk that says
+ * this one is in use. Only such a pointer that is not memtally's goes to
+ * glibc. Anything else, above all a block memtally handed out and the
+ * program frees twice (glibc's free lists have overwritten its header with
+ * their pointers or random key: no sane size, or one that leads to memory
+ * that is not a chunk saying so), is named as a bad free and kept from
+ * glibc, which would abort on it. Foreign frees are rare (blocks glibc
+ * served while the shim was busy), so the probe's system call is cheap. */
 static bool glibc_block(const void *ptr) {
     uintptr_t p = (uintptr_t)ptr;
     const size_t word = sizeof(size_t);
@@ -386,9 +389,16 @@ static bool glibc_block(const void *ptr) {
     if ((p & 4095) < MT_EDGE && !mt__os_readable((const char *)ptr - 2 * word, 2 * word)) return false;
     size_t head = ((const size_t *)ptr)[-1], size = head & ~(size_t)7;
     if (size < 4 * word || (size & (2 * word - 1)) || size >= (size_t)1 << 40) return false;
-    if (!(head & 2)) return true;
-    size_t prev = ((const size_t *)ptr)[-2]; /* mmapped: the offset into its mapping */
-    return (((p - 2 * word - prev) | (prev + size)) & 4095) == 0;
+    if (head & 2) {
+        size_t prev = ((const size_t *)ptr)[-2]; /* mmapped: the offset into its mapping */
+        return (((p - 2 * word - prev) | (prev + size)) & 4095) == 0;
+    }
+    /* the next chunk's size word: its lowest bit says this chunk is in use */
+    size_t next[1];
+    const char *at = (const char *)ptr - word + size;
+    if (!mt__os_readable(at, sizeof next)) return false;
+    memcpy(next, at, sizeof next);
+    return (next[0] & 1) && (next[0] & ~(size_t)7) >= 2 * word && (next[0] & ~(size_t)7) < (size_t)1 << 40;
 }
 
 static void foreign_free(void *ptr) {

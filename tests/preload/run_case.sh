@@ -10,7 +10,7 @@
 #   scope PROG                      a program linking libmemtally: one set of stats
 #   dlopen PROG LIB                 a library loaded with dlopen is tracked
 #   dlopen_cxx PROG LIB             the same for a C++ library: libstdc++'s pool freed
-#   twice PROG                      blocks freed twice: logged, no crash, exact counts
+#   twice PROG, twice_nopie PROG    blocks freed twice: logged, no crash, exact counts
 #   forkexec PROG                   only the parent writes the report
 #   forkexec_follow PROG            MEMTALLY_FOLLOW=1: one report per pid
 #   forkexec_pid PROG               MEMTALLY_PID names the owner
@@ -125,7 +125,7 @@ dlopen | dlopen_cxx)
         [ -z "$live" ] || fail "libstdc++ blocks live at exit: $live"
     fi
     ;;
-twice)
+twice | twice_nopie)
     status=0
     shim_run -- "$prog" > out.txt 2> err.txt || status=$?
     cat err.txt
@@ -133,7 +133,7 @@ twice)
     # (named "already freed" while the header is intact, else "not a block
     # memtally handed out": glibc's free lists write over it)
     n=$(grep -c '^memtally: error: free(0x[0-9a-f]*): \(block already freed\|not a block memtally handed out\)' err.txt || true)
-    [ "$n" -eq 3 ] || fail "$n of the 3 second frees were named"
+    [ "$n" -eq 5 ] || fail "$n of the 5 second frees were named"
     grep -q '^memtally: error: realloc(0x[0-9a-f]*): \(block already freed\|not a block memtally handed out\)' err.txt ||
         fail "the realloc of a freed block was not named"
     grep -q '^realloc of a freed block: NULL$' out.txt || fail "the realloc of a freed block did not return NULL"
