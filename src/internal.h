@@ -655,6 +655,10 @@ typedef struct mt__outfile {
 } mt__outfile;
 /* 0 with o->f open, or -1 with errno (EISDIR for a directory). */
 int mt__outfile_open(mt__outfile *o, const char *path);
+/* Whether mt__outfile_open could write path (its directory, or the file
+ * itself when it is written in place), writing nothing: 0, or -1 with
+ * errno. */
+int mt__outfile_check(const char *path);
 /* Flushes and closes; with ok, puts the file in place (0, or -1 with
  * errno); without, removes what was written and returns -1 with errno
  * as the caller left it. */

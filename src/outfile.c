@@ -5,10 +5,13 @@
  * A regular file (or a name that does not exist yet) is written beside its
  * name and renamed into place once complete, so a reader sees the old
  * report or the new one, never half of one. A symbolic link is followed:
- * its target is replaced, the link stays. Anything else that can be
- * opened for writing (/dev/null, /dev/stdout, a FIFO, a terminal) is
- * written in place; it is never replaced by a regular file. A directory
- * is refused with EISDIR before anything is written.
+ * its target is replaced, the link stays. The file that is this process's
+ * standard input, output or error, however named (/dev/stdout leads to it
+ * through /proc/self/fd/1), is appended to: replacing it would drop what
+ * the program wrote there. Anything else that can be opened for writing
+ * (/dev/null, a FIFO, a terminal) is written in place; it is never replaced
+ * by a regular file. A directory is refused with EISDIR before anything is
+ * written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +70,15 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
     return 0;
 }
 
+/* Whether st is the file open as this process's stdin, stdout or stderr. */
+static bool is_standard_stream(const struct stat *st) {
+    for (int fd = 0; fd <= 2; fd++) {
+        struct stat fs;
+        if (fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino) return true;
+    }
+    return false;
+}
+
 int mt__outfile_open(mt__outfile *o, const char *path) {
     o->f = NULL;
     o->tmp[0] = '\0';
@@ -87,6 +99,7 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         return -1;
     }
     if (exists && !S_ISREG(st.st_mode)) return open_in_place(o, path, 0);
+    if (exists && is_standard_stream(&st)) return open_in_place(o, path, O_APPEND);
     if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
         /* a link to nothing yet: the file is made where it points */
         if (!exists) return open_in_place(o, path, O_CREAT | O_TRUNC);
@@ -118,6 +131,61 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         return -1;
     }
     return 0;
+}
+
+/* 0 when dir (of length n in path) exists and files can be made in it. */
+static int dir_writable(const char *path, size_t n) {
+    char dir[sizeof ((mt__outfile *)0)->path];
+    if (n >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return access(dir, W_OK | X_OK);
+}
+
+/* The length of path's directory part: 0 for a bare name, 1 for "/x". */
+static size_t dir_len(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+}
+
+int mt__outfile_check(const char *path) {
+    struct stat st, lst;
+    if (!path || !*path) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            errno = EISDIR;
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) || is_standard_stream(&st)) return access(path, W_OK);
+        char target[PATH_MAX];
+        if (!realpath(path, target)) return -1;
+        return dir_writable(target, dir_len(target));
+    }
+    if (errno != ENOENT) return -1;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        /* a link to nothing yet: the file will be made where it points */
+        char to[PATH_MAX], full[2 * PATH_MAX];
+        ssize_t n = readlink(path, to, sizeof to - 1);
+        if (n < 0) return -1;
+        to[n] = '\0';
+        if (to[0] == '/') snprintf(full, sizeof full, "%s", to);
+        else if (dir_len(path) == 0) snprintf(full, sizeof full, "%s", to);
+        else snprintf(full, sizeof full, "%.*s/%s", (int)dir_len(path), path, to);
+        return dir_writable(full, dir_len(full));
+    }
+    return dir_writable(path, dir_len(path));
 }
 
 int mt__outfile_close(mt__outfile *o, bool ok) {

@@ -544,8 +544,31 @@ static void test_report_file(void **state) {
     assert_true(S_ISLNK(st.st_mode));
     assert_file_is(made, text, tlen);
 
-    /* a FIFO (as /dev/stdout or /dev/null would be) is written in place,
-     * not replaced by a file */
+    /* the file that is our standard output, named /dev/stdout: the report
+     * is appended, what was written there before stays */
+    char outfile[300];
+    snprintf(outfile, sizeof outfile, "%s/stdout.txt", dir);
+    int ofd = open(outfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(ofd >= 0);
+    fflush(stdout);
+    int saved_out = dup(1);
+    assert_true(saved_out >= 0);
+    assert_int_equal(dup2(ofd, 1), 1);
+    close(ofd);
+    assert_int_equal(write(1, "before\n", 7), 7);
+    int rc = mt_report_file("/dev/stdout", MT_FORMAT_TEXT);
+    assert_int_equal(dup2(saved_out, 1), 1);
+    close(saved_out);
+    assert_int_equal(rc, 0);
+    char *want = malloc(tlen + 7);
+    assert_non_null(want);
+    memcpy(want, "before\n", 7);
+    memcpy(want + 7, text, tlen);
+    assert_file_is(outfile, want, tlen + 7);
+    free(want);
+
+    /* a FIFO (as /dev/null would be a device) is written in place, not
+     * replaced by a file */
     char fifo[300];
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
     assert_int_equal(mkfifo(fifo, 0600), 0);
@@ -572,14 +595,15 @@ static void test_report_file(void **state) {
     assert_int_equal(errno, EINVAL);
 
     /* no temporary file left behind by any of the above */
-    assert_int_equal(dir_entries(dir, ".json.", &tmps), 7);
+    assert_int_equal(dir_entries(dir, ".json.", &tmps), 8);
     assert_int_equal(tmps, 0);
-    assert_int_equal(dir_entries(dir, ".txt.", &tmps), 7);
+    assert_int_equal(dir_entries(dir, ".txt.", &tmps), 8);
     assert_int_equal(tmps, 0);
 
     free(json);
     free(text);
     unlink(fifo);
+    unlink(outfile);
     unlink(link);
     unlink(target);
     unlink(dangling);

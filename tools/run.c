@@ -371,30 +371,10 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
 }
 
 /* Whether the report can be written where it is going: checked before
- * the program runs, so that a long run does not end in a lost report. A
- * regular file (or a link to one, or a new name) is replaced through its
- * directory; a device or FIFO is written in place (src/outfile.c). */
+ * the program runs, so that a long run does not end in a lost report
+ * (the rules of src/outfile.c, which writes it). */
 static bool output_ok(const char *out) {
-    char dir[PATH_MAX], target[PATH_MAX];
-    struct stat sb;
-    if (stat(out, &sb) == 0) {
-        if (S_ISDIR(sb.st_mode)) {
-            errno = EISDIR;
-            goto bad;
-        }
-        if (!S_ISREG(sb.st_mode)) {
-            if (access(out, W_OK) != 0) goto bad;
-            return true;
-        }
-        if (realpath(out, target)) out = target;
-    }
-    const char *slash = strrchr(out, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == out) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
-    if (stat(dir, &sb) != 0 || (!S_ISDIR(sb.st_mode) && (errno = ENOTDIR)) || access(dir, W_OK | X_OK) != 0) goto bad;
-    return true;
-bad:
+    if (mt__outfile_check(out) == 0) return true;
     fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
     return false;
 }

@@ -175,6 +175,12 @@ output_names)
     expect_rc 2 $? "output named like a directory"
     expect_grep '^memtally: cannot write d.json: Is a directory$' err.txt "directory named"
     [ -e ran ] && fail "the program ran although its report name is a directory"
+    # so is a link to a file in a missing directory
+    ln -s no/such/dir/x.json dangling.json
+    "$MEMTALLY" run -o dangling.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "output through a link into a missing directory"
+    expect_grep '^memtally: cannot write dangling.json: No such file or directory$' err.txt "dangling link named"
+    [ -e ran ] && fail "the program ran although its report's link leads nowhere"
     # a link is followed: its target is replaced, the link stays
     printf 'old\n' >target.json
     ln -s target.json link.json
@@ -182,7 +188,15 @@ output_names)
     expect_rc 0 $? "output through a link"
     [ -L link.json ] || fail "the link was replaced"
     "$MEMTALLY" report target.json >/dev/null 2>&1 || fail "the link's target does not hold the report"
-    # a FIFO (as /dev/stdout would be) is written in place, not replaced
+    # -o /dev/stdout with stdout a file: the report follows the program's
+    # own output, which stays
+    printf 'earlier\n' >both.txt
+    "$MEMTALLY" run -o /dev/stdout -- "$LEAKY" >>both.txt 2>err.txt
+    expect_rc 0 $? "output to /dev/stdout"
+    [ "$(sed -n 1p both.txt)" = earlier ] || fail "-o /dev/stdout dropped what the file held"
+    expect_grep '^leaky: done$' both.txt "the program's output beside the report"
+    expect_grep '^memtally [0-9.]* report$' both.txt "the report after the program's output"
+    # a FIFO is written in place, not replaced
     mkfifo fifo.txt
     timeout 20 cat fifo.txt >from_fifo.txt & # (a FIFO replaced by a file never gets a writer)
     reader=$!
