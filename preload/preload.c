@@ -575,7 +575,9 @@ static bool decide_owner(void) {
 }
 
 /* "out.json" -> "out.<pid>.json", "report" -> "report.<pid>": the dot of an
- * extension is searched in the last path component only. */
+ * extension is searched in the last path component only. A name with no
+ * room left for the pid becomes "": this process writes no report rather
+ * than the program's. */
 static void report_path_for_pid(char *path, size_t cap, long pid) {
     char tail[4096], tag[32];
     char *slash = strrchr(path, '/');
@@ -584,7 +586,11 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     if (!dot || dot == base) dot = path + strlen(path);
     snprintf(tag, sizeof tag, ".%ld", pid);
     size_t tl = strlen(dot);
-    if (tl >= sizeof tail || (size_t)(dot - path) + strlen(tag) + tl >= cap) return;
+    if (tl >= sizeof tail || (size_t)(dot - path) + strlen(tag) + tl >= cap) {
+        mt__log(MT_LOG_WARN, "no room for the process id in the report name %s; process %ld writes no report", path, pid);
+        path[0] = '\0';
+        return;
+    }
     memcpy(tail, dot, tl + 1);
     snprintf(dot, cap - (size_t)(dot - path), "%s%s", tag, tail);
 }

@@ -235,6 +235,10 @@ const char *mt__site_function(mt__site *s);
  * search is linear in a module's exported symbols, for every site). A site
  * keeps the name it was first given. */
 extern bool mt__names_later;
+/* Forgets the names given to the preload sites so far (the old text stays
+ * in the arena): the next report names them again, as mt__names_later then
+ * says. */
+void mt__site_names_forget(void);
 /* Small records (hooks, log sinks) published by pointer and never changed
  * or reused afterwards, so a thread still calling through an old one is
  * safe. Equal records are shared. */

@@ -89,7 +89,10 @@ void mt__atexit_actions(void) {
                 /* `memtally run --follow` took its directory away before this
                  * process got to write: the report goes where memtally would
                  * have put it, its sites named here (nobody will name them later) */
-                mt__names_later = false;
+                if (mt__names_later) {
+                    mt__names_later = false;
+                    mt__site_names_forget(); /* the first try named them module+offset */
+                }
                 path = mt__opt.report_else;
                 rc = report_to(path);
             }

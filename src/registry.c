@@ -411,6 +411,14 @@ uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const
 
 bool mt__names_later;
 
+void mt__site_names_forget(void) {
+    uint32_t n = atomic_load_explicit(&mt__nsites, memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        mt__site *s = atomic_load_explicit(&mt__sites[i], memory_order_acquire);
+        if (s->pc) atomic_store_explicit(&s->function, NULL, memory_order_release);
+    }
+}
+
 const char *mt__site_function(mt__site *s) {
     if (!s->pc) return NULL;
     const char *f = atomic_load_explicit(&s->function, memory_order_acquire);

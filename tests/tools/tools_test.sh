@@ -272,6 +272,9 @@ follow)
     late=$(grep -l "\"function\": *\"$leaky+0x" bg.*.json 2>/dev/null | head -1)
     [ -n "$late" ] || fail "no report from the child that outlived memtally: $(ls) $(cat err.txt)"
     "$MEMTALLY" report "$late" >/dev/null || fail "the late report $late does not read back"
+    # exported functions are named by the process itself (strdup's site)
+    [ -n "$late" ] && ! grep -q '"function": *"_*strdup"' "$late" &&
+        fail "the late report does not name strdup: $(grep -o '"function": *"[^"]*"' "$late" | tr '\n' ' ')"
     sleep 0.2
     grep -q 'cannot write' err.txt && fail "a late child could not write its report: $(cat err.txt)"
     cd ..
