@@ -6,9 +6,9 @@
  * name and renamed into place once complete, so a reader sees the old
  * report or the new one, never half of one. A symbolic link is followed:
  * its target is replaced, the link stays. The file that is this process's
- * standard input, output or error, however named (/dev/stdout leads to it
- * through /proc/self/fd/1), is appended to: replacing it would drop what
- * the program wrote there. Anything else that can be opened for writing
+ * standard output or error, however named (/dev/stdout leads to it through
+ * /proc/self/fd/1), is appended to: replacing it would drop what the
+ * program wrote there. Anything else that can be opened for writing
  * (/dev/null, a FIFO, a terminal) is written in place; it is never replaced
  * by a regular file. A directory is refused with EISDIR before anything is
  * written.
@@ -70,9 +70,10 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
     return 0;
 }
 
-/* Whether st is the file open as this process's stdin, stdout or stderr. */
+/* Whether st is the file open as this process's stdout or stderr. (Its
+ * stdin may well be the old report, which is replaced as any file is.) */
 static bool is_standard_stream(const struct stat *st) {
-    for (int fd = 0; fd <= 2; fd++) {
+    for (int fd = 1; fd <= 2; fd++) {
         struct stat fs;
         if (fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino) return true;
     }

@@ -567,6 +567,20 @@ static void test_report_file(void **state) {
     assert_file_is(outfile, want, tlen + 7);
     free(want);
 
+    /* the file that is our stdin is replaced as any other: a program may
+     * read the old report and write the new one */
+    int saved_in = dup(0);
+    assert_true(saved_in >= 0);
+    int ifd = open(outfile, O_RDONLY);
+    assert_true(ifd >= 0);
+    assert_int_equal(dup2(ifd, 0), 0);
+    close(ifd);
+    rc = mt_report_file(outfile, MT_FORMAT_TEXT);
+    assert_int_equal(dup2(saved_in, 0), 0);
+    close(saved_in);
+    assert_int_equal(rc, 0);
+    assert_file_is(outfile, text, tlen);
+
     /* a FIFO (as /dev/null would be a device) is written in place, not
      * replaced by a file */
     char fifo[300];
