@@ -575,10 +575,12 @@ static bool decide_owner(void) {
 }
 
 /* "out.json" -> "out.<pid>.json", "report" -> "report.<pid>": the dot of an
- * extension is searched in the last path component only. A name with no
+ * extension is searched in the last path component only. A name for a
+ * descriptor (/dev/stdout) stays as it is. A name with no
  * room left for the pid becomes "": this process writes no report rather
  * than the program's. */
 static void report_path_for_pid(char *path, size_t cap, long pid) {
+    if (mt__path_descriptor(path) >= 0) return; /* /dev/stdout: every process writes there */
     char tail[4096], tag[32];
     char *slash = strrchr(path, '/');
     char *base = slash ? slash + 1 : path;

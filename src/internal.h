@@ -659,6 +659,9 @@ typedef struct mt__outfile {
 } mt__outfile;
 /* 0 with o->f open, or -1 with errno (EISDIR for a directory). */
 int mt__outfile_open(mt__outfile *o, const char *path);
+/* The descriptor a name stands for ("/dev/stdout" 1, "/dev/stderr" 2,
+ * "/dev/fd/N", "/proc/self/fd/N"), else -1. */
+int mt__path_descriptor(const char *path);
 /* Whether mt__outfile_open could write path (its directory, or the file
  * itself when it is written in place), writing nothing: 0, or -1 with
  * errno. */

@@ -5,10 +5,11 @@
  * A regular file (or a name that does not exist yet) is written beside its
  * name and renamed into place once complete, so a reader sees the old
  * report or the new one, never half of one. A symbolic link is followed:
- * its target is replaced, the link stays. The file that is this process's
- * standard output or error, however named (/dev/stdout leads to it through
- * /proc/self/fd/1), is appended to: replacing it would drop what the
- * program wrote there. Anything else that can be opened for writing
+ * its target is replaced, the link stays. A name for one of the process's
+ * descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N) is
+ * written through that descriptor, whatever file, pipe or socket it holds:
+ * after what the program wrote there, never replacing it (refused with
+ * EBADF when the descriptor is not open for writing). Anything else that can be opened for writing
  * (/dev/null, a FIFO, a terminal) is written in place; it is never replaced
  * by a regular file. A directory is refused with EISDIR before anything is
  * written.
@@ -70,14 +71,43 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
     return 0;
 }
 
-/* Whether st is the file open as this process's stdout or stderr. (Its
- * stdin may well be the old report, which is replaced as any file is.) */
-static bool is_standard_stream(const struct stat *st) {
-    for (int fd = 1; fd <= 2; fd++) {
-        struct stat fs;
-        if (fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino) return true;
+int mt__path_descriptor(const char *path) {
+    if (strcmp(path, "/dev/stdout") == 0) return 1;
+    if (strcmp(path, "/dev/stderr") == 0) return 2;
+    const char *n = strncmp(path, "/dev/fd/", 8) == 0 ? path + 8 : strncmp(path, "/proc/self/fd/", 14) == 0 ? path + 14 : NULL;
+    if (!n || *n < '0' || *n > '9' || strlen(n) > 9) return -1;
+    char *end;
+    long fd = strtol(n, &end, 10);
+    return *end ? -1 : (int)fd;
+}
+
+/* Whether descriptor fd is open for writing: 0, or -1 with EBADF. */
+static int descriptor_writable(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+        errno = EBADF;
+        return -1;
     }
-    return false;
+    return 0;
+}
+
+/* A report to a descriptor goes through a copy of it: the same open file
+ * and offset, so it lands after what the process wrote there, and what it
+ * writes later lands after the report. */
+static int open_descriptor(mt__outfile *o, int fd) {
+    if (descriptor_writable(fd) != 0) return -1;
+    if (fd == 1) fflush(stdout);
+    if (fd == 2) fflush(stderr);
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return -1;
+    o->f = fdopen(copy, "w");
+    if (!o->f) {
+        int e = errno;
+        close(copy);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 int mt__outfile_open(mt__outfile *o, const char *path) {
@@ -93,6 +123,8 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         return -1;
     }
     memcpy(o->path, path, n + 1);
+    int named = mt__path_descriptor(path);
+    if (named >= 0) return open_descriptor(o, named);
     struct stat st, lst;
     bool exists = stat(path, &st) == 0;
     if (exists && S_ISDIR(st.st_mode)) {
@@ -100,7 +132,6 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         return -1;
     }
     if (exists && !S_ISREG(st.st_mode)) return open_in_place(o, path, 0);
-    if (exists && is_standard_stream(&st)) return open_in_place(o, path, O_APPEND);
     if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
         /* a link to nothing yet: the file is made where it points */
         if (!exists) return open_in_place(o, path, O_CREAT | O_TRUNC);
@@ -164,29 +195,40 @@ int mt__outfile_check(const char *path) {
         errno = ENOENT;
         return -1;
     }
+    int named = mt__path_descriptor(path);
+    if (named >= 0) return descriptor_writable(named);
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
             errno = EISDIR;
             return -1;
         }
-        if (!S_ISREG(st.st_mode) || is_standard_stream(&st)) return access(path, W_OK);
+        if (!S_ISREG(st.st_mode)) return access(path, W_OK);
         char target[PATH_MAX];
         if (!realpath(path, target)) return -1;
         return dir_writable(target, dir_len(target));
     }
     if (errno != ENOENT) return -1;
-    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
-        /* a link to nothing yet: the file will be made where it points */
-        char to[PATH_MAX], full[2 * PATH_MAX];
-        ssize_t n = readlink(path, to, sizeof to - 1);
-        if (n < 0) return -1;
+    /* a link to nothing yet: the file will be made where the last link of
+     * the chain points */
+    char name[PATH_MAX], to[PATH_MAX], full[2 * PATH_MAX];
+    snprintf(name, sizeof name, "%s", path);
+    for (int hops = 0; lstat(name, &lst) == 0 && S_ISLNK(lst.st_mode); hops++) {
+        ssize_t n = hops < 40 ? readlink(name, to, sizeof to - 1) : -1;
+        if (n < 0) {
+            if (hops >= 40) errno = ELOOP;
+            return -1;
+        }
         to[n] = '\0';
-        if (to[0] == '/') snprintf(full, sizeof full, "%s", to);
-        else if (dir_len(path) == 0) snprintf(full, sizeof full, "%s", to);
-        else snprintf(full, sizeof full, "%.*s/%s", (int)dir_len(path), path, to);
-        return dir_writable(full, dir_len(full));
+        size_t d = dir_len(name);
+        if (to[0] == '/' || d == 0) snprintf(full, sizeof full, "%s", to);
+        else snprintf(full, sizeof full, "%.*s/%s", (int)d, name, to);
+        if (strlen(full) >= sizeof name) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(name, full, strlen(full) + 1);
     }
-    return dir_writable(path, dir_len(path));
+    return dir_writable(name, dir_len(name));
 }
 
 int mt__outfile_close(mt__outfile *o, bool ok) {

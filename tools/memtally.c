@@ -9,6 +9,7 @@
  * errors and unreadable reports exit 2.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "tool.h"
@@ -58,6 +59,10 @@ int mt__cmd_report(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* a closed standard descriptor would be taken by the first file memtally
+     * opens, and "-o /dev/stdout" would then write into that file */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return MT_EXIT_USAGE;
     if (argc < 2) {
         mt__usage(stderr);
         return MT_EXIT_USAGE;

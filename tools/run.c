@@ -183,7 +183,7 @@ static const char *output_name(const run_opts *o, long pid, char *buf, size_t ca
 static void set_follow_out(const run_opts *o) {
     char defname[64], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
     const char *out = output_name(o, (long)getpid(), defname, sizeof defname);
-    if (out[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
+    if (out[0] == '/' || mt__path_descriptor(out) >= 0 || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
     else snprintf(abs, sizeof abs, "%s/%s", cwd, out);
     setenv("MEMTALLY_FOLLOW_OUT", abs, 1);
 }
@@ -315,7 +315,8 @@ static void finish_children(const char *dir, const char *out, mt__sym *sym) {
         char pid[32], path[PATH_MAX + 300], name[PATH_MAX + 64];
         snprintf(pid, sizeof pid, "%.*s", (int)(digits < 31 ? digits : 31), n + 7);
         snprintf(path, sizeof path, "%s/%s", dir, n);
-        name_for_pid(out, pid, name, sizeof name);
+        if (mt__path_descriptor(out) >= 0) snprintf(name, sizeof name, "%s", out); /* all to that descriptor */
+        else name_for_pid(out, pid, name, sizeof name);
         uint64_t live;
         if (finish_report(path, name, sym, false, &live) == 0)
             fprintf(stderr, "memtally: report of process %s written to %s\n", pid, name);

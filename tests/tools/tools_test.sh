@@ -181,6 +181,10 @@ output_names)
     expect_rc 2 $? "output through a link into a missing directory"
     expect_grep '^memtally: cannot write dangling.json: No such file or directory$' err.txt "dangling link named"
     [ -e ran ] && fail "the program ran although its report's link leads nowhere"
+    ln -s dangling.json chain.json # two links deep
+    "$MEMTALLY" run -o chain.json -- sh -c 'touch ran' >out.txt 2>err.txt
+    expect_rc 2 $? "output through two links into a missing directory"
+    [ -e ran ] && fail "the program ran although its report's chain of links leads nowhere"
     # a link is followed: its target is replaced, the link stays
     printf 'old\n' >target.json
     ln -s target.json link.json
@@ -196,6 +200,19 @@ output_names)
     [ "$(sed -n 1p both.txt)" = earlier ] || fail "-o /dev/stdout dropped what the file held"
     expect_grep '^leaky: done$' both.txt "the program's output beside the report"
     expect_grep '^memtally [0-9.]* report$' both.txt "the report after the program's output"
+    # stdout and stderr one file: memtally's own lines after the report
+    # come after it, not over its start
+    "$MEMTALLY" run --leak-check -o /dev/stdout -- "$LEAKY" >one.txt 2>&1
+    expect_rc 23 $? "report and leak check into one file"
+    head_line=$(grep -n '^memtally [0-9.]* report$' one.txt | cut -d: -f1)
+    leak_line=$(grep -n '^memtally: leak check:' one.txt | cut -d: -f1)
+    [ -n "$head_line" ] && [ -n "$leak_line" ] && [ "$head_line" -lt "$leak_line" ] ||
+        fail "report header at line '$head_line', leak check at '$leak_line' in one.txt"
+    expect_grep '^  allocated ' one.txt "the report's first figures intact"
+    # with stdout closed, /dev/stdout is nobody's file: nothing else is written
+    cp "$LEAKY" leaky_copy
+    "$MEMTALLY" run -o /dev/stdout -- ./leaky_copy >&- 2>err.txt
+    cmp -s "$LEAKY" leaky_copy || fail "-o /dev/stdout with stdout closed wrote into another file"
     # a FIFO is written in place, not replaced
     mkfifo fifo.txt
     timeout 20 cat fifo.txt >from_fifo.txt & # (a FIFO replaced by a file never gets a writer)
