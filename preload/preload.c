@@ -13,8 +13,8 @@
  * Recursion guard: a thread-local (initial-exec) counter is raised around
  * every call into the core and around the at-exit report. While it is up,
  * allocations go straight to glibc untracked; the core later recognises
- * those blocks as foreign and gives them back to glibc on free (if they
- * look like glibc's: see glibc_block).
+ * those blocks as foreign and gives them back to glibc on free (the shim
+ * keeps their addresses: see busy_add).
  *
  * Environment (besides the core's MEMTALLY_REPORT, MEMTALLY_LEAK_CHECK,
  * MEMTALLY_LARGE, MEMTALLY_STACK_DEPTH):
@@ -349,6 +349,91 @@ MT_INLINE const void *site_pc(const void *ret) {
 
 /* ---- glibc's rules for aligned requests ---------------------------------- */
 
+/* ---- blocks glibc served while the shim was busy ---------------------------
+ * While the recursion guard is up (memtally's own work: the report's FILE,
+ * dladdr's buffers, a hook that allocates), a block comes from glibc
+ * untracked, and may reach free() later like any block. Their addresses are
+ * kept in a lock-free open-addressing set, so free() and realloc() give
+ * glibc exactly those foreign pointers. Anything else without memtally's
+ * header, above all a block memtally handed out and the program frees
+ * twice (glibc's free lists overwrite its header at once), is named as a
+ * bad free and kept from glibc, which would abort on it. A slot once used
+ * is never empty again (a removed address leaves BUSY_GONE, which a new one
+ * may take), so a search ends at the first empty slot; an address is placed
+ * within BUSY_REACH slots of its home. Should that fail (tens of thousands
+ * of such blocks alive at once), the set stops vouching: from then on every
+ * foreign pointer goes to glibc, as it would without memtally. */
+#define BUSY_SLOTS (1u << 16)
+#define BUSY_REACH 256u
+#define BUSY_GONE ((uintptr_t)1)
+static _Atomic(_Atomic uintptr_t *) busy_slots;
+static _Atomic bool busy_full;
+
+static _Atomic uintptr_t *busy_table(void) {
+    _Atomic uintptr_t *t = atomic_load_explicit(&busy_slots, memory_order_acquire);
+    if (t) return t;
+    _Atomic uintptr_t *fresh = mt__os_reserve(BUSY_SLOTS * sizeof *fresh);
+    if (!fresh) return NULL;
+    if (atomic_compare_exchange_strong(&busy_slots, &t, fresh)) return fresh;
+    mt__os_release(fresh, BUSY_SLOTS * sizeof *fresh);
+    return t;
+}
+
+static uint32_t busy_home(uintptr_t p) {
+    return (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> (64 - 16));
+}
+
+/* Records a block glibc served while the shim was busy; returns it. */
+static void *busy_add(void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    if (!ptr) return ptr;
+    _Atomic uintptr_t *t = busy_table();
+    for (uint32_t i = 0, h = busy_home(p); t && i < BUSY_REACH; i++) {
+        _Atomic uintptr_t *slot = &t[(h + i) & (BUSY_SLOTS - 1)];
+        uintptr_t v = atomic_load_explicit(slot, memory_order_relaxed);
+        if ((v == 0 || v == BUSY_GONE) && atomic_compare_exchange_strong(slot, &v, p)) return ptr;
+    }
+    atomic_store(&busy_full, true);
+    return ptr;
+}
+
+/* Removes ptr from the set (before glibc gets it back, so that an address
+ * glibc hands out again is recorded afresh); true when it was there, or
+ * when the set no longer vouches. */
+static bool busy_take(const void *ptr) {
+    uintptr_t p = (uintptr_t)ptr;
+    _Atomic uintptr_t *t = atomic_load_explicit(&busy_slots, memory_order_acquire);
+    for (uint32_t i = 0, h = busy_home(p); t && i < BUSY_REACH; i++) {
+        _Atomic uintptr_t *slot = &t[(h + i) & (BUSY_SLOTS - 1)];
+        uintptr_t v = atomic_load_explicit(slot, memory_order_acquire);
+        if (v == p) return atomic_compare_exchange_strong(slot, &v, BUSY_GONE);
+        if (v == 0) break;
+    }
+    return atomic_load(&busy_full);
+}
+
+static void foreign_free(void *ptr) {
+    if (busy_take(ptr)) {
+        __libc_free(ptr);
+        return;
+    }
+    mt__header none = {0};
+    mt__block_report_bad("free", ptr, MT_BLOCK_FOREIGN, &none);
+}
+
+static void *foreign_realloc(void *ptr, size_t size) {
+    if (busy_take(ptr)) {
+        void *p = __libc_realloc(ptr, size);
+        if (p) busy_add(p);           /* glibc's still, moved or not */
+        else if (size) busy_add(ptr); /* failed: the old block stays (size 0 freed it) */
+        return p;
+    }
+    mt__header none = {0};
+    mt__block_report_bad("realloc", ptr, MT_BLOCK_FOREIGN, &none);
+    errno = EINVAL;
+    return NULL;
+}
+
 /* memalign/aligned_alloc as glibc 2.36 does them (_mid_memalign): an
  * alignment up to malloc's own (16) is a plain malloc, one above
  * SIZE_MAX / 2 + 1 is EINVAL, one that is not a power of two is rounded up
@@ -361,7 +446,7 @@ static void *aligned_request(size_t alignment, size_t size, const void *ret) {
     } else if (alignment & (alignment - 1)) {
         alignment = (size_t)1 << (64 - __builtin_clzll((unsigned long long)alignment));
     }
-    if (MT_UNLIKELY(in_shim)) return alignment ? __libc_memalign(alignment, size) : __libc_malloc(size);
+    if (MT_UNLIKELY(in_shim)) return busy_add(alignment ? __libc_memalign(alignment, size) : __libc_malloc(size));
     shim_enter();
     void *p = mt__alloc_pc(size, alignment, 0, site_pc(ret));
     shim_leave();
@@ -370,57 +455,10 @@ static void *aligned_request(size_t alignment, size_t size, const void *ret) {
 
 /* ---- the malloc family ---------------------------------------------------- */
 
-/* Whether ptr can be a block glibc's malloc handed out and still has:
- * aligned as glibc aligns, with a sane chunk size in front, and either a
- * chunk of its own mapping (page-aligned) or followed by a chunk that says
- * this one is in use. Only such a pointer that is not memtally's goes to
- * glibc. Anything else, above all a block memtally handed out and the
- * program frees twice (glibc's free lists have overwritten its header with
- * their pointers or random key: no sane size, or one that leads to memory
- * that is not a chunk saying so), is named as a bad free and kept from
- * glibc, which would abort on it. Foreign frees are rare (blocks glibc
- * served while the shim was busy), so the probe's system call is cheap. */
-static bool glibc_block(const void *ptr) {
-    uintptr_t p = (uintptr_t)ptr;
-    const size_t word = sizeof(size_t);
-    if (p & (2 * word - 1)) return false;
-    /* the core has read the words in front of ptr unless it is near the
-     * start of a page, whose mapping may be gone (a large block freed) */
-    if ((p & 4095) < MT_EDGE && !mt__os_readable((const char *)ptr - 2 * word, 2 * word)) return false;
-    size_t head = ((const size_t *)ptr)[-1], size = head & ~(size_t)7;
-    if (size < 4 * word || (size & (2 * word - 1)) || size >= (size_t)1 << 40) return false;
-    if (head & 2) {
-        size_t prev = ((const size_t *)ptr)[-2]; /* mmapped: the offset into its mapping */
-        return (((p - 2 * word - prev) | (prev + size)) & 4095) == 0;
-    }
-    /* the next chunk's size word: its lowest bit says this chunk is in use */
-    size_t next[1];
-    const char *at = (const char *)ptr - word + size;
-    if (!mt__os_readable(at, sizeof next)) return false;
-    memcpy(next, at, sizeof next);
-    return (next[0] & 1) && (next[0] & ~(size_t)7) >= 2 * word && (next[0] & ~(size_t)7) < (size_t)1 << 40;
-}
-
-static void foreign_free(void *ptr) {
-    if (glibc_block(ptr)) {
-        __libc_free(ptr);
-        return;
-    }
-    mt__header none = {0};
-    mt__block_report_bad("free", ptr, MT_BLOCK_FOREIGN, &none);
-}
-
-static void *foreign_realloc(void *ptr, size_t size) {
-    if (glibc_block(ptr)) return __libc_realloc(ptr, size);
-    mt__header none = {0};
-    mt__block_report_bad("realloc", ptr, MT_BLOCK_FOREIGN, &none);
-    errno = EINVAL;
-    return NULL;
-}
 
 SHIM_API void *malloc(size_t size) {
     const void *ret = __builtin_return_address(0);
-    if (MT_UNLIKELY(in_shim)) return __libc_malloc(size);
+    if (MT_UNLIKELY(in_shim)) return busy_add(__libc_malloc(size));
     shim_enter();
     void *p = mt__alloc_pc(size, 0, 0, site_pc(ret));
     shim_leave();
@@ -448,7 +486,7 @@ SHIM_API void *calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    if (MT_UNLIKELY(in_shim)) return __libc_calloc(count, size);
+    if (MT_UNLIKELY(in_shim)) return busy_add(__libc_calloc(count, size));
     shim_enter();
     void *p = mt__alloc_pc(bytes, 0, 1, site_pc(ret));
     shim_leave();
@@ -461,7 +499,7 @@ SHIM_API void *calloc(size_t count, size_t size) {
  * foreign pointer to __libc_realloc. */
 static void *realloc_common(void *ptr, size_t size, const void *ret) {
     if (MT_UNLIKELY(in_shim)) {
-        if (!ptr) return __libc_malloc(size);
+        if (!ptr) return busy_add(__libc_malloc(size));
         in_shim++;
         void *p = mt__realloc_pc(ptr, size, ret, foreign_realloc); /* a foreign ptr goes to __libc_realloc */
         in_shim--;

@@ -234,7 +234,7 @@ const char *mt__site_function(mt__site *s);
  * program exits: the program then does not search symbols itself (dladdr's
  * search is linear in a module's exported symbols, for every site). A site
  * keeps the name it was first given. */
-extern bool mt__names_later;
+extern _Atomic bool mt__names_later;
 /* Forgets the names given to the preload sites so far (the old text stays
  * in the arena): the next report names them again, as mt__names_later then
  * says. */

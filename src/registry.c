@@ -409,7 +409,7 @@ uint32_t mt__site_find_or_create(uint32_t cat, const char *file, int line, const
 
 /* ---- function names for preload sites ----------------------------------- */
 
-bool mt__names_later;
+_Atomic bool mt__names_later; /* written at exit, read by any thread naming a site */
 
 void mt__site_names_forget(void) {
     uint32_t n = atomic_load_explicit(&mt__nsites, memory_order_acquire);

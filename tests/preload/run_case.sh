@@ -89,9 +89,11 @@ align | scope | cxx)
     depth=1
     [ "$case_name" = cxx ] && depth=2
     status=0
-    shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt || status=$?
+    shim_run MEMTALLY_STACK_DEPTH=$depth -- "$prog" > out.txt 2> err.txt || status=$?
+    cat err.txt >&2
     [ "$status" -eq 0 ] || fail "the program's own checks failed (status $status)"
     check_expect
+    grep -q 'memtally: error' err.txt && fail "memtally logged an error: $(grep 'memtally: error' err.txt)"
     if [ "$case_name" = scope ]; then
         # under `memtally run` (MEMTALLY_NAMES=later) the program's own
         # reports still name functions; only the one at exit need not
