@@ -614,11 +614,19 @@ static bool decide_owner(void) {
 
 /* "out.json" -> "out.<pid>.json", "report" -> "report.<pid>": the dot of an
  * extension is searched in the last path component only. A name for a
- * descriptor (/dev/stdout) stays as it is. A name with no
+ * descriptor (/dev/stdout) is the owner's alone: such a process writes no
+ * report. A name with no
  * room left for the pid becomes "": this process writes no report rather
  * than the program's. */
 static void report_path_for_pid(char *path, size_t cap, long pid) {
-    if (mt__path_descriptor(path) >= 0) return; /* /dev/stdout: every process writes there */
+    if (mt__path_descriptor(path) >= 0) {
+        /* the owner's descriptor: in this process it may be a pipe into
+         * another program, or that program's file */
+        mt__log(MT_LOG_WARN, "the report goes to %s, which is the reporting process's own; process %ld writes no report",
+                path, pid);
+        path[0] = '\0';
+        return;
+    }
     char tail[4096], tag[32];
     char *slash = strrchr(path, '/');
     char *base = slash ? slash + 1 : path;

@@ -6,10 +6,11 @@
  * name and renamed into place once complete, so a reader sees the old
  * report or the new one, never half of one. A symbolic link is followed:
  * its target is replaced, the link stays. A name for one of the process's
- * descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N) is
- * written through that descriptor, whatever file, pipe or socket it holds:
- * after what the program wrote there, never replacing it (refused with
- * EBADF when the descriptor is not open for writing). Anything else that can be opened for writing
+ * descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), or
+ * any name of the file its stdout or stderr holds, is written through that
+ * descriptor, whatever file, pipe or socket it holds: after what the
+ * program wrote there, never replacing it (refused with EBADF when the
+ * descriptor is not open for writing). Anything else that can be opened for writing
  * (/dev/null, a FIFO, a terminal) is written in place; it is never replaced
  * by a regular file. A directory is refused with EISDIR before anything is
  * written.
@@ -94,10 +95,29 @@ static int descriptor_writable(int fd) {
 /* A report to a descriptor goes through a copy of it: the same open file
  * and offset, so it lands after what the process wrote there, and what it
  * writes later lands after the report. */
+/* Flushes a stdio stream unless another thread holds it (waiting could
+ * hang an exit). */
+static void flush_unless_busy(FILE *f) {
+    if (ftrylockfile(f) != 0) return;
+    fflush_unlocked(f);
+    funlockfile(f);
+}
+
+/* The standard descriptor (1 or 2) that holds the file st describes, else
+ * -1: "//dev/stdout", "/proc/thread-self/fd/1", a link to /dev/stdout, or
+ * the file's own name are all that descriptor. */
+static int standard_descriptor(const struct stat *st) {
+    for (int fd = 1; fd <= 2; fd++) {
+        struct stat fs;
+        if (fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino) return fd;
+    }
+    return -1;
+}
+
 static int open_descriptor(mt__outfile *o, int fd) {
     if (descriptor_writable(fd) != 0) return -1;
-    if (fd == 1) fflush(stdout);
-    if (fd == 2) fflush(stderr);
+    if (fd == 1) flush_unless_busy(stdout);
+    if (fd == 2) flush_unless_busy(stderr);
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0) return -1;
     o->f = fdopen(copy, "w");
@@ -131,6 +151,8 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         errno = EISDIR;
         return -1;
     }
+    int std = exists ? standard_descriptor(&st) : -1;
+    if (std >= 0) return open_descriptor(o, std);
     if (exists && !S_ISREG(st.st_mode)) return open_in_place(o, path, 0);
     if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
         /* a link to nothing yet: the file is made where it points */
@@ -202,6 +224,8 @@ int mt__outfile_check(const char *path) {
             errno = EISDIR;
             return -1;
         }
+        int std = standard_descriptor(&st);
+        if (std >= 0) return descriptor_writable(std);
         if (!S_ISREG(st.st_mode)) return access(path, W_OK);
         char target[PATH_MAX];
         if (!realpath(path, target)) return -1;

@@ -183,7 +183,10 @@ static const char *output_name(const run_opts *o, long pid, char *buf, size_t ca
 static void set_follow_out(const run_opts *o) {
     char defname[64], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
     const char *out = output_name(o, (long)getpid(), defname, sizeof defname);
-    if (out[0] == '/' || mt__path_descriptor(out) >= 0 || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
+    /* -o /dev/stdout: a late child's stdout is not memtally's (it may be a
+     * pipe into another program), so its report goes to the default name */
+    if (mt__path_descriptor(out) >= 0) out = output_name(&(run_opts){0}, (long)getpid(), defname, sizeof defname);
+    if (out[0] == '/' || !getcwd(cwd, sizeof cwd)) snprintf(abs, sizeof abs, "%s", out);
     else snprintf(abs, sizeof abs, "%s/%s", cwd, out);
     setenv("MEMTALLY_FOLLOW_OUT", abs, 1);
 }

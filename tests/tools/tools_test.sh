@@ -200,6 +200,14 @@ output_names)
     [ "$(sed -n 1p both.txt)" = earlier ] || fail "-o /dev/stdout dropped what the file held"
     expect_grep '^leaky: done$' both.txt "the program's output beside the report"
     expect_grep '^memtally [0-9.]* report$' both.txt "the report after the program's output"
+    # other names of stdout's file are stdout too
+    ln -s /dev/stdout to_stdout.txt
+    for name in //dev/stdout /dev/./stdout to_stdout.txt; do
+        "$MEMTALLY" run -o "$name" -- "$LEAKY" >spelled.txt 2>err.txt
+        expect_rc 0 $? "output to $name"
+        expect_grep '^leaky: done$' spelled.txt "the program's output kept with -o $name"
+        expect_grep '^memtally [0-9.]* report$' spelled.txt "the report with -o $name"
+    done
     # stdout and stderr one file: memtally's own lines after the report
     # come after it, not over its start
     "$MEMTALLY" run --leak-check -o /dev/stdout -- "$LEAKY" >one.txt 2>&1
@@ -294,6 +302,23 @@ follow)
         fail "the late report does not name strdup: $(grep -o '"function": *"[^"]*"' "$late" | tr '\n' ' ')"
     sleep 0.2
     grep -q 'cannot write' err.txt && fail "a late child could not write its report: $(cat err.txt)"
+    cd ..
+    # -o /dev/stdout: a late child's stdout is not memtally's (here a pipe
+    # into a file); its report goes to memtally.<pid>.<child pid>.json
+    mkdir late_fd && cd late_fd || fail "mkdir late_fd"
+    "$MEMTALLY" run --follow -o /dev/stdout -- bash -c \
+        '(i=0; while [ -d "${MEMTALLY_REPORT%/*}" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done
+          "$0") | cat >piped.txt & echo started' "$LEAKY" >out.txt 2>err.txt
+    expect_rc 0 $? "--follow -o /dev/stdout with a background child"
+    i=0
+    while ! ls memtally.*.*.json >/dev/null 2>&1 && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 0.3
+    ls memtally.*.*.json >/dev/null 2>&1 || fail "no memtally.<pid>.<child>.json from the late child: $(ls) $(cat err.txt)"
+    expect_grep '^leaky: done$' piped.txt "the late child's own output"
+    grep -q 'memtally' piped.txt && fail "a report went into the late child's pipe: $(cat piped.txt)"
     cd ..
     # children ending around the moment memtally collects the reports:
     # each report is collected or written by its process, none is lost, and
