@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -39,6 +40,8 @@ void mt__usage(FILE *out) {
           out);
 }
 
+unsigned mt__closed_std;
+
 bool mt__is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
 int mt__cmd_report(int argc, char **argv) {
@@ -60,9 +63,18 @@ int mt__cmd_report(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     /* a closed standard descriptor would be taken by the first file memtally
-     * opens, and "-o /dev/stdout" would then write into that file */
-    for (int fd = 0; fd <= 2; fd++)
-        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return MT_EXIT_USAGE;
+     * opens, and "-o /dev/stdout" would then write into that file: it holds
+     * /dev/null while memtally runs (run.c closes it again for the program) */
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0) continue;
+        if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) {
+            const char msg[] = "memtally: cannot open /dev/null for a closed standard descriptor\n";
+            ssize_t w = write(2, msg, sizeof msg - 1);
+            (void)w;
+            return MT_EXIT_USAGE;
+        }
+        mt__closed_std |= 1u << fd;
+    }
     if (argc < 2) {
         mt__usage(stderr);
         return MT_EXIT_USAGE;

@@ -217,6 +217,8 @@ static pid_t start(const run_opts *o, int *status) {
         snprintf(pid, sizeof pid, "%ld", (long)getpid());
         setenv("MEMTALLY_PID", pid, 1);
         if (o->follow) set_follow_out(o);
+        for (int fd = 0; fd <= 2; fd++) /* as memtally found them */
+            if (mt__closed_std & (1u << fd)) close(fd);
         execvp(program[0], program);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof e);
@@ -378,7 +380,9 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
  * the program runs, so that a long run does not end in a lost report
  * (the rules of src/outfile.c, which writes it). */
 static bool output_ok(const char *out) {
-    if (mt__outfile_check(out) == 0) return true;
+    int fd = mt__path_descriptor(out);
+    if (fd >= 0 && fd <= 2 && (mt__closed_std & (1u << fd))) errno = EBADF; /* /dev/null stands in for it */
+    else if (mt__outfile_check(out) == 0) return true;
     fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
     return false;
 }

@@ -220,7 +220,14 @@ output_names)
     # with stdout closed, /dev/stdout is nobody's file: nothing else is written
     cp "$LEAKY" leaky_copy
     "$MEMTALLY" run -o /dev/stdout -- ./leaky_copy >&- 2>err.txt
+    expect_rc 2 $? "-o /dev/stdout with stdout closed"
+    expect_grep '^memtally: cannot write /dev/stdout: Bad file descriptor$' err.txt "closed stdout named"
     cmp -s "$LEAKY" leaky_copy || fail "-o /dev/stdout with stdout closed wrote into another file"
+    # the program gets its standard descriptors as memtally got them
+    "$MEMTALLY" run -o closed.json -- bash -c 'if [ -e /proc/self/fd/0 ]; then echo open; else echo closed; fi' \
+        <&- >fd0.txt 2>err.txt
+    expect_rc 0 $? "a program started with stdin closed"
+    expect_grep '^closed$' fd0.txt "stdin closed for the program as for memtally"
     # a FIFO is written in place, not replaced
     mkfifo fifo.txt
     timeout 20 cat fifo.txt >from_fifo.txt & # (a FIFO replaced by a file never gets a writer)
