@@ -59,8 +59,8 @@ static void sync_parent_dir(const char *path) {
     close(fd);
 }
 
-static int open_in_place(mt__outfile *o, const char *path, int flags) {
-    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | flags, 0666);
+/* o->f on descriptor fd (closed on failure): 0, or -1 with errno. */
+static int stream_on(mt__outfile *o, int fd) {
     if (fd < 0) return -1;
     o->f = fdopen(fd, "w");
     if (!o->f) {
@@ -70,6 +70,10 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
         return -1;
     }
     return 0;
+}
+
+static int open_in_place(mt__outfile *o, const char *path, int flags) {
+    return stream_on(o, open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | flags, 0666));
 }
 
 int mt__path_descriptor(const char *path) {
@@ -118,16 +122,7 @@ static int open_descriptor(mt__outfile *o, int fd) {
     if (descriptor_writable(fd) != 0) return -1;
     if (fd == 1) flush_unless_busy(stdout);
     if (fd == 2) flush_unless_busy(stderr);
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0) return -1;
-    o->f = fdopen(copy, "w");
-    if (!o->f) {
-        int e = errno;
-        close(copy);
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return stream_on(o, fcntl(fd, F_DUPFD_CLOEXEC, 3));
 }
 
 int mt__outfile_open(mt__outfile *o, const char *path) {
