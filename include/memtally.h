@@ -179,9 +179,9 @@ MT_API int mt_report(FILE *out, mt_format format);
 /* Writes the whole report to path or leaves path untouched: the report goes
  * to a temporary file in the same directory that is renamed over path (over
  * its target when path is a symbolic link). A name for a descriptor
- * (/dev/stdout, /dev/stderr, /dev/fd/N), or any name of the file stdout or
- * stderr holds, is written through that descriptor, after what the process
- * wrote there, and a device or FIFO such as
+ * (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, or a link to one)
+ * is written through that descriptor, after what the process wrote there,
+ * and a device or FIFO such as
  * /dev/null is written in place: neither is ever replaced. 0 on success,
  * -1 with errno on failure (EISDIR for a directory, EBADF for a descriptor
  * not open for writing). */

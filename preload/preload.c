@@ -26,7 +26,8 @@
  *   MEMTALLY_FOLLOW=1   processes that do not own the report (exec'd
  *                       children, forked children that call exit) write
  *                       their own report, ".<pid>" inserted before the
- *                       extension ("out.json" -> "out.4242.json"), and run
+ *                       extension ("out.json" -> "out.4242.json"; none when
+ *                       the report is a descriptor, /dev/stdout), and run
  *                       the leak check too. Off by default: only the owner
  *                       reports, so children never overwrite its report.
  *   MEMTALLY_FOLLOW_OUT=<path>  `memtally run --follow`: where a process
@@ -622,8 +623,8 @@ static void report_path_for_pid(char *path, size_t cap, long pid) {
     if (mt__path_descriptor(path) >= 0) {
         /* the owner's descriptor: in this process it may be a pipe into
          * another program, or that program's file */
-        mt__log(MT_LOG_WARN, "the report goes to %s, which is the reporting process's own; process %ld writes no report",
-                path, pid);
+        mt__log(MT_LOG_WARN, "%s is for the process that owns the report; process %ld writes none (name a file for "
+                "one report per process)", path, pid);
         path[0] = '\0';
         return;
     }
@@ -751,6 +752,7 @@ static void shim_exit(void *unused) {
 
 __attribute__((constructor(101))) static void shim_init(void) {
     in_shim++;
+    if (fcntl(2, F_GETFD) < 0) mt__log_muted = true; /* no stderr: fd 2 will be one of the program's files */
     bool early = atomic_load(&mt__initialized); /* an allocation beat us here */
     if (!shim_started) shim_start();
     if (mt_init() == 0 && early) mt__options_read(); /* environ may have been empty then */

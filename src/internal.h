@@ -660,7 +660,8 @@ typedef struct mt__outfile {
 /* 0 with o->f open, or -1 with errno (EISDIR for a directory). */
 int mt__outfile_open(mt__outfile *o, const char *path);
 /* The descriptor a name stands for ("/dev/stdout" 1, "/dev/stderr" 2,
- * "/dev/fd/N", "/proc/self/fd/N"), else -1. */
+ * "/dev/fd/N", "/proc/self/fd/N", "/proc/thread-self/fd/N", spelled with
+ * repeated slashes or "." components or reached through links), else -1. */
 int mt__path_descriptor(const char *path);
 /* Whether mt__outfile_open could write path (its directory, or the file
  * itself when it is written in place), writing nothing: 0, or -1 with
@@ -693,6 +694,11 @@ int mt__parse_size(const char *s, uint64_t *out);
 /* ---- logging (log.c) -------------------------------------------------- */
 
 void mt__log(mt_log_level level, const char *fmt, ...) MT_PRINTF(2, 3);
+/* Set by the preload library when the program started with descriptor 2
+ * closed: whatever file later takes that number is the program's, not a
+ * place for memtally's lines (a callback set with mt_set_log still gets
+ * them). */
+extern bool mt__log_muted;
 
 /* ---- lifecycle (lifecycle.c) ----------------------------------------- */
 

@@ -43,6 +43,8 @@ static const char *level_name(mt_log_level level) {
     }
 }
 
+bool mt__log_muted;
+
 void mt__log(mt_log_level level, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -55,6 +57,7 @@ void mt__log(mt_log_level level, const char *fmt, ...) {
         s->fn(level, msg, s->user);
         return;
     }
+    if (mt__log_muted) return;
     char line[1100];
     int len = snprintf(line, sizeof line, "memtally: %s%s\n", level_name(level), msg);
     if (len < 0) return;

@@ -6,11 +6,12 @@
  * name and renamed into place once complete, so a reader sees the old
  * report or the new one, never half of one. A symbolic link is followed:
  * its target is replaced, the link stays. A name for one of the process's
- * descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), or
- * any name of the file its stdout or stderr holds, is written through that
- * descriptor, whatever file, pipe or socket it holds: after what the
- * program wrote there, never replacing it (refused with EBADF when the
- * descriptor is not open for writing). Anything else that can be opened for writing
+ * descriptors (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, or a
+ * link to one) is written through that descriptor, whatever file, pipe or
+ * socket it holds: after what the program wrote there, never replacing it
+ * (refused with EBADF when the descriptor is not open for writing). The
+ * plain name of the file stdout holds is a file like any other: replaced,
+ * so that it holds a whole report. Anything else that can be opened for writing
  * (/dev/null, a FIFO, a terminal) is written in place; it is never replaced
  * by a regular file. A directory is refused with EISDIR before anything is
  * written.
@@ -76,14 +77,53 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
     return stream_on(o, open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | flags, 0666));
 }
 
+/* The descriptor a name spells ("/dev/stdout", "/dev/fd/N"...), once
+ * repeated slashes and "." components are dropped, else -1. */
+static int descriptor_spelled(const char *path) {
+    char norm[PATH_MAX];
+    size_t n = 0;
+    for (const char *p = path; *p && n < sizeof norm - 1;) {
+        if (p[0] == '/' && (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2])))) {
+            p += p[1] == '/' ? 1 : 2;
+            continue;
+        }
+        norm[n++] = *p++;
+    }
+    norm[n] = '\0';
+    if (strcmp(norm, "/dev/stdout") == 0) return 1;
+    if (strcmp(norm, "/dev/stderr") == 0) return 2;
+    static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        size_t len = strlen(dirs[i]);
+        if (strncmp(norm, dirs[i], len) != 0) continue;
+        const char *d = norm + len;
+        if (*d < '0' || *d > '9' || strlen(d) > 9) return -1;
+        char *end;
+        long fd = strtol(d, &end, 10);
+        return *end ? -1 : (int)fd;
+    }
+    return -1;
+}
+
 int mt__path_descriptor(const char *path) {
-    if (strcmp(path, "/dev/stdout") == 0) return 1;
-    if (strcmp(path, "/dev/stderr") == 0) return 2;
-    const char *n = strncmp(path, "/dev/fd/", 8) == 0 ? path + 8 : strncmp(path, "/proc/self/fd/", 14) == 0 ? path + 14 : NULL;
-    if (!n || *n < '0' || *n > '9' || strlen(n) > 9) return -1;
-    char *end;
-    long fd = strtol(n, &end, 10);
-    return *end ? -1 : (int)fd;
+    char name[PATH_MAX], to[PATH_MAX], full[2 * PATH_MAX];
+    snprintf(name, sizeof name, "%s", path);
+    /* a link (or a chain of them) to /dev/stdout is /dev/stdout */
+    for (int hops = 0; hops < 40; hops++) {
+        int fd = descriptor_spelled(name);
+        if (fd >= 0) return fd;
+        struct stat lst;
+        if (lstat(name, &lst) != 0 || !S_ISLNK(lst.st_mode)) return -1;
+        ssize_t n = readlink(name, to, sizeof to - 1);
+        if (n < 0) return -1;
+        to[n] = '\0';
+        const char *slash = strrchr(name, '/');
+        if (to[0] == '/' || !slash) snprintf(full, sizeof full, "%s", to);
+        else snprintf(full, sizeof full, "%.*s/%s", (int)(slash - name), name, to);
+        if (strlen(full) >= sizeof name) return -1;
+        memcpy(name, full, strlen(full) + 1);
+    }
+    return -1;
 }
 
 /* Whether descriptor fd is open for writing: 0, or -1 with EBADF. */
@@ -96,9 +136,6 @@ static int descriptor_writable(int fd) {
     return 0;
 }
 
-/* A report to a descriptor goes through a copy of it: the same open file
- * and offset, so it lands after what the process wrote there, and what it
- * writes later lands after the report. */
 /* Flushes a stdio stream unless another thread holds it (waiting could
  * hang an exit). */
 static void flush_unless_busy(FILE *f) {
@@ -107,17 +144,9 @@ static void flush_unless_busy(FILE *f) {
     funlockfile(f);
 }
 
-/* The standard descriptor (1 or 2) that holds the file st describes, else
- * -1: "//dev/stdout", "/proc/thread-self/fd/1", a link to /dev/stdout, or
- * the file's own name are all that descriptor. */
-static int standard_descriptor(const struct stat *st) {
-    for (int fd = 1; fd <= 2; fd++) {
-        struct stat fs;
-        if (fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino) return fd;
-    }
-    return -1;
-}
-
+/* A report to a descriptor goes through a copy of it: the same open file
+ * and offset, so it lands after what the process wrote there, and what it
+ * writes later lands after the report. */
 static int open_descriptor(mt__outfile *o, int fd) {
     if (descriptor_writable(fd) != 0) return -1;
     if (fd == 1) flush_unless_busy(stdout);
@@ -146,8 +175,6 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
         errno = EISDIR;
         return -1;
     }
-    int std = exists ? standard_descriptor(&st) : -1;
-    if (std >= 0) return open_descriptor(o, std);
     if (exists && !S_ISREG(st.st_mode)) return open_in_place(o, path, 0);
     if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
         /* a link to nothing yet: the file is made where it points */
@@ -219,8 +246,6 @@ int mt__outfile_check(const char *path) {
             errno = EISDIR;
             return -1;
         }
-        int std = standard_descriptor(&st);
-        if (std >= 0) return descriptor_writable(std);
         if (!S_ISREG(st.st_mode)) return access(path, W_OK);
         char target[PATH_MAX];
         if (!realpath(path, target)) return -1;

@@ -50,6 +50,10 @@ int mt__cmd_report(int argc, char **argv) {
         mt__usage(stderr);
         return MT_EXIT_USAGE;
     }
+    if (mt__closed_std & 2) { /* /dev/null stands in for it */
+        fprintf(stderr, "memtally: cannot write the report to standard output: %s\n", strerror(EBADF));
+        return MT_EXIT_USAGE;
+    }
     mt__rpt r;
     if (mt__rpt_load(argv[1], &r) != 0) return MT_EXIT_USAGE;
     int rc = mt__rpt_text(stdout, &r);

@@ -285,8 +285,8 @@ static void name_for_pid(const char *out, const char *pid, char *buf, size_t cap
     snprintf(buf, cap, "%.*s.%s%s", (int)(dot - out), out, pid, dot);
 }
 
-/* Symbolises the report at path and writes it to out; 0 or -1 after a
- * message. live gets the number of blocks still allocated (a leak may be
+/* Symbolises the report at path and writes it to out; 0, 1 when out is a
+ * pipe nobody reads any more, or -1 after a message. live gets the number of blocks still allocated (a leak may be
  * of 0-byte blocks). */
 static int finish_report(const char *path, const char *out, mt__sym *sym, bool leak_check, uint64_t *live) {
     mt__rpt r;
@@ -294,8 +294,13 @@ static int finish_report(const char *path, const char *out, mt__sym *sym, bool l
     if (sym) mt__sym_report(sym, &r);
     int rc = 0;
     if (mt__rpt_write(&r, out) != 0) {
-        fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
-        rc = -1;
+        /* a pipe whose reader is gone (memtally run -o /dev/stdout ... | head)
+         * is not worth a message, nor a status of memtally's own */
+        if (errno == EPIPE) rc = 1;
+        else {
+            fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
+            rc = -1;
+        }
     }
     *live = r.global.alloc_count - r.global.free_count;
     if (leak_check) {
@@ -364,9 +369,10 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
         if (o->leak_check && status == 0) rc = MT_EXIT_USAGE;
     } else {
         uint64_t live = 0;
-        if (finish_report(report, out, sym, o->leak_check, &live) != 0) {
+        int written = finish_report(report, out, sym, o->leak_check, &live);
+        if (written < 0) {
             if (rc == 0) rc = MT_EXIT_USAGE;
-        } else {
+        } else if (written == 0) {
             if (!o->output) fprintf(stderr, "memtally: report written to %s\n", out);
             if (o->leak_check && live > 0 && status == 0) rc = MT_EXIT_LEAK;
         }

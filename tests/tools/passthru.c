@@ -8,8 +8,11 @@
  *   passthru empty      only leaves one 0-byte block allocated, exits 0
  *   passthru held       a thread blocks reading stdin (holding its lock)
  *                       while main prints "exiting" and calls exit(0)
+ *   passthru data FILE  opens FILE (descriptor 2 when stderr is closed),
+ *                       writes "DATA" to it, frees a block twice, exits 0
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +38,15 @@ static void *held_reader(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "data") == 0) {
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, "DATA\n", 5) != 5) return 1;
+        char *p = malloc(10);
+        passthru_sink = p;
+        free(p);
+        free(passthru_sink); /* a bad free: memtally's message must not go into FILE */
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "held") == 0) {
         pthread_t t;
         if (pthread_create(&t, NULL, held_reader, NULL) != 0) return 1;

@@ -208,6 +208,16 @@ output_names)
         expect_grep '^leaky: done$' spelled.txt "the program's output kept with -o $name"
         expect_grep '^memtally [0-9.]* report$' spelled.txt "the report with -o $name"
     done
+    # ... also for the reports of the program's children
+    "$MEMTALLY" run --follow -o //dev/stdout -- bash -c '"$0"; "$0"; true' "$LEAKY" >spelled.txt 2>err.txt
+    expect_rc 0 $? "--follow -o //dev/stdout"
+    grep -q 'written to //dev/stdout\.' err.txt && fail "a child's report went to a file next to /dev/stdout: $(cat err.txt)"
+    [ "$(grep -c '^memtally [0-9.]* report$' spelled.txt)" -eq 3 ] ||
+        fail "$(grep -c '^memtally [0-9.]* report$' spelled.txt) reports on stdout, expected 3 (bash and two children)"
+    # the plain name of the file stdout holds is replaced by a whole report
+    "$MEMTALLY" run -o same.json -- "$LEAKY" >same.json 2>err.txt
+    expect_rc 0 $? "-o naming stdout's file"
+    "$MEMTALLY" report same.json >/dev/null 2>&1 || fail "same.json is not a whole report: $(head -c 200 same.json)"
     # stdout and stderr one file: memtally's own lines after the report
     # come after it, not over its start
     "$MEMTALLY" run --leak-check -o /dev/stdout -- "$LEAKY" >one.txt 2>&1
@@ -223,6 +233,20 @@ output_names)
     expect_rc 2 $? "-o /dev/stdout with stdout closed"
     expect_grep '^memtally: cannot write /dev/stdout: Bad file descriptor$' err.txt "closed stdout named"
     cmp -s "$LEAKY" leaky_copy || fail "-o /dev/stdout with stdout closed wrote into another file"
+    # a report into a pipe whose reader is gone is no error of memtally's
+    # (the program itself writes nothing to it)
+    { "$MEMTALLY" run -o /dev/stdout -- "$PASSTHRU" 0 </dev/null 2>err.txt; echo $? >rc.txt; } | true
+    expect_rc 0 "$(cat rc.txt)" "-o /dev/stdout into a pipe closed early"
+    grep -q 'cannot write' err.txt && fail "a message for the closed pipe: $(cat err.txt)"
+    # memtally report with stdout closed says so
+    "$MEMTALLY" report "$SRC/tools/before.json" >&- 2>err.txt
+    expect_rc 2 $? "report with stdout closed"
+    expect_grep '^memtally: cannot write the report to standard output: Bad file descriptor$' err.txt "closed stdout named by report"
+    # with stderr closed, memtally's messages do not go into the file the
+    # program opens on descriptor 2
+    "$MEMTALLY" run -o data.json -- "$PASSTHRU" data data.txt 2>&-
+    expect_rc 0 $? "a program started with stderr closed"
+    [ "$(cat data.txt)" = DATA ] || fail "memtally wrote into the program's file on descriptor 2: $(cat data.txt)"
     # the program gets its standard descriptors as memtally got them
     "$MEMTALLY" run -o closed.json -- bash -c 'if [ -e /proc/self/fd/0 ]; then echo open; else echo closed; fi' \
         <&- >fd0.txt 2>err.txt
