@@ -696,8 +696,8 @@ int mt__parse_size(const char *s, uint64_t *out);
 void mt__log(mt_log_level level, const char *fmt, ...) MT_PRINTF(2, 3);
 /* Set by the preload library when the program started with descriptor 2
  * closed: whatever file later takes that number is the program's, not a
- * place for memtally's lines (a callback set with mt_set_log still gets
- * them). */
+ * place for memtally's lines nor for MEMTALLY_LEAK_CHECK's report (a
+ * callback set with mt_set_log still gets the lines). */
 extern bool mt__log_muted;
 
 /* ---- lifecycle (lifecycle.c) ----------------------------------------- */

@@ -81,7 +81,7 @@ void mt__atexit_actions(void) {
     actions_done = true;
     if (run) {
         actions_running = true;
-        if (mt__opt.leak_check) mt_leak_check(stderr);
+        if (mt__opt.leak_check && !mt__log_muted) mt_leak_check(stderr); /* muted: fd 2 is the program's file */
         if (mt__opt.report[0]) {
             const char *path = mt__opt.report;
             int rc = report_to(path);
