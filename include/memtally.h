@@ -179,8 +179,9 @@ MT_API int mt_report(FILE *out, mt_format format);
 /* Writes the whole report to path or leaves path untouched: the report goes
  * to a temporary file in the same directory that is renamed over path (over
  * its target when path is a symbolic link). A name for a descriptor
- * (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, or a link to one)
- * is written through that descriptor, after what the process wrote there,
+ * (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N,
+ * /proc/thread-self/fd/N, however spelled or reached through links) is
+ * written through that descriptor, after what the process wrote there,
  * and a device or FIFO such as
  * /dev/null is written in place: neither is ever replaced. 0 on success,
  * -1 with errno on failure (EISDIR for a directory, EBADF for a descriptor
@@ -205,8 +206,10 @@ MT_API void mt_set_hooks(const mt_hooks *hooks);
 
 typedef enum { MT_LOG_INFO, MT_LOG_WARN, MT_LOG_ERROR } mt_log_level;
 typedef void (*mt_log_fn)(mt_log_level level, const char *message, void *user);
-/* NULL restores the default, which writes "memtally: ..." lines to stderr.
- * message has no trailing newline. */
+/* NULL restores the default, which writes "memtally: ..." lines to stderr
+ * (under the preload library, not when the program started with stderr
+ * closed: that descriptor is one of its files then). message has no
+ * trailing newline. */
 MT_API void mt_set_log(mt_log_fn fn, void *user);
 
 /* ---- macros ----------------------------------------------------------- */

@@ -752,7 +752,11 @@ static void shim_exit(void *unused) {
 
 __attribute__((constructor(101))) static void shim_init(void) {
     in_shim++;
-    if (fcntl(2, F_GETFD) < 0) mt__log_muted = true; /* no stderr: fd 2 will be one of the program's files */
+    /* a standard descriptor closed at start will be one of the program's
+     * files: no log lines on fd 2, no report through /dev/stdout there */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0) mt__std_closed |= 1u << fd;
+    if (mt__std_closed & 4) mt__log_muted = true;
     bool early = atomic_load(&mt__initialized); /* an allocation beat us here */
     if (!shim_started) shim_start();
     if (mt_init() == 0 && early) mt__options_read(); /* environ may have been empty then */

@@ -663,6 +663,11 @@ int mt__outfile_open(mt__outfile *o, const char *path);
  * "/dev/fd/N", "/proc/self/fd/N", "/proc/thread-self/fd/N", spelled with
  * repeated slashes or "." components or reached through links), else -1. */
 int mt__path_descriptor(const char *path);
+/* The standard descriptors (bit 0, 1, 2) the process started with closed
+ * (set by the memtally command, which puts /dev/null there, and by the
+ * preload library): a descriptor name for one of them is refused with
+ * EBADF, since whatever file holds that number now is not stdout. */
+extern unsigned mt__std_closed;
 /* Whether mt__outfile_open could write path (its directory, or the file
  * itself when it is written in place), writing nothing: 0, or -1 with
  * errno. */

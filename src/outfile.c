@@ -82,8 +82,10 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
 static int descriptor_spelled(const char *path) {
     char norm[PATH_MAX];
     size_t n = 0;
+    size_t len = strlen(path);
+    if (len == 0 || path[len - 1] == '/' || (len >= 2 && strcmp(path + len - 2, "/.") == 0)) return -1;
     for (const char *p = path; *p && n < sizeof norm - 1;) {
-        if (p[0] == '/' && (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2])))) {
+        if (p[0] == '/' && (p[1] == '/' || (p[1] == '.' && p[2] == '/'))) {
             p += p[1] == '/' ? 1 : 2;
             continue;
         }
@@ -94,14 +96,30 @@ static int descriptor_spelled(const char *path) {
     if (strcmp(norm, "/dev/stderr") == 0) return 2;
     static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        size_t len = strlen(dirs[i]);
-        if (strncmp(norm, dirs[i], len) != 0) continue;
-        const char *d = norm + len;
-        if (*d < '0' || *d > '9' || strlen(d) > 9) return -1;
+        size_t dl = strlen(dirs[i]);
+        if (strncmp(norm, dirs[i], dl) != 0) continue;
+        const char *d = norm + dl;
+        if (*d < '0' || *d > '9' || strlen(d) > 9 || (d[0] == '0' && d[1])) return -1;
         char *end;
         long fd = strtol(d, &end, 10);
         return *end ? -1 : (int)fd;
     }
+    return -1;
+}
+
+/* The descriptor N of a name "DIR/N" whose DIR is this process's (or
+ * thread's) descriptor directory however reached ("/dev/../dev/fd", a
+ * relative "dev/fd" from /, a link to a directory), else -1. */
+static int descriptor_in_dir(const char *name) {
+    const char *slash = strrchr(name, '/');
+    const char *d = slash ? slash + 1 : name;
+    if (*d < '0' || *d > '9' || strlen(d) > 9 || (d[0] == '0' && d[1]) || strspn(d, "0123456789") != strlen(d)) return -1;
+    char dir[PATH_MAX], real[PATH_MAX], fds[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - name) + 1 : 1, slash ? name : ".");
+    if (!realpath(dir, real)) return -1;
+    static const char *const fd_dirs[] = {"/proc/self/fd", "/proc/thread-self/fd"};
+    for (size_t i = 0; i < sizeof fd_dirs / sizeof *fd_dirs; i++)
+        if (realpath(fd_dirs[i], fds) && strcmp(real, fds) == 0) return atoi(d);
     return -1;
 }
 
@@ -111,6 +129,7 @@ int mt__path_descriptor(const char *path) {
     /* a link (or a chain of them) to /dev/stdout is /dev/stdout */
     for (int hops = 0; hops < 40; hops++) {
         int fd = descriptor_spelled(name);
+        if (fd < 0) fd = descriptor_in_dir(name);
         if (fd >= 0) return fd;
         struct stat lst;
         if (lstat(name, &lst) != 0 || !S_ISLNK(lst.st_mode)) return -1;
@@ -126,8 +145,15 @@ int mt__path_descriptor(const char *path) {
     return -1;
 }
 
-/* Whether descriptor fd is open for writing: 0, or -1 with EBADF. */
+unsigned mt__std_closed;
+
+/* Whether descriptor fd is open for writing (and was open when the process
+ * started, for 0-2): 0, or -1 with EBADF. */
 static int descriptor_writable(int fd) {
+    if (fd <= 2 && (mt__std_closed & (1u << fd))) {
+        errno = EBADF;
+        return -1;
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
         errno = EBADF;

@@ -171,7 +171,7 @@ static void put_section(FILE *out, const char *title, delta_set *s, bool sites) 
 }
 
 int mt__cmd_diff(int argc, char **argv) {
-    if (argc == 3 && (mt__closed_std & 2)) { /* /dev/null stands in for stdout */
+    if (argc == 3 && (mt__std_closed & 2)) { /* /dev/null stands in for stdout */
         fprintf(stderr, "memtally: cannot write the difference to standard output: %s\n", strerror(EBADF));
         return MT_EXIT_USAGE;
     }

@@ -40,8 +40,6 @@ void mt__usage(FILE *out) {
           out);
 }
 
-unsigned mt__closed_std;
-
 bool mt__is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
 int mt__cmd_report(int argc, char **argv) {
@@ -50,7 +48,7 @@ int mt__cmd_report(int argc, char **argv) {
         mt__usage(stderr);
         return MT_EXIT_USAGE;
     }
-    if (mt__closed_std & 2) { /* /dev/null stands in for it */
+    if (mt__std_closed & 2) { /* /dev/null stands in for it */
         fprintf(stderr, "memtally: cannot write the report to standard output: %s\n", strerror(EBADF));
         return MT_EXIT_USAGE;
     }
@@ -77,7 +75,7 @@ int main(int argc, char **argv) {
             (void)w;
             return MT_EXIT_USAGE;
         }
-        mt__closed_std |= 1u << fd;
+        mt__std_closed |= 1u << fd;
     }
     if (argc < 2) {
         mt__usage(stderr);

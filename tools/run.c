@@ -218,7 +218,7 @@ static pid_t start(const run_opts *o, int *status) {
         setenv("MEMTALLY_PID", pid, 1);
         if (o->follow) set_follow_out(o);
         for (int fd = 0; fd <= 2; fd++) /* as memtally found them */
-            if (mt__closed_std & (1u << fd)) close(fd);
+            if (mt__std_closed & (1u << fd)) close(fd);
         execvp(program[0], program);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof e);
@@ -362,18 +362,22 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
     mt__sym *sym = mt__sym_new(program);
     int rc = status;
     if (stat(report, &sb) != 0) {
-        fprintf(stderr,
-                "memtally: %s %s and wrote no report (a static program, or one that did not reach exit, "
-                "cannot be tracked)\n",
-                o->program[0], how);
+        if (strncmp(how, "killed by signal", 16) == 0)
+            fprintf(stderr, "memtally: %s %s and wrote no report (a process killed by a signal cannot write one)\n",
+                    o->program[0], how);
+        else
+            fprintf(stderr,
+                    "memtally: %s %s and wrote no report (a static program, or one that did not reach exit, "
+                    "cannot be tracked)\n",
+                    o->program[0], how);
         if (o->leak_check && status == 0) rc = MT_EXIT_USAGE;
     } else {
         uint64_t live = 0;
         int written = finish_report(report, out, sym, o->leak_check, &live);
         if (written < 0) {
             if (rc == 0) rc = MT_EXIT_USAGE;
-        } else if (written == 0) {
-            if (!o->output) fprintf(stderr, "memtally: report written to %s\n", out);
+        } else {
+            if (written == 0 && !o->output) fprintf(stderr, "memtally: report written to %s\n", out);
             if (o->leak_check && live > 0 && status == 0) rc = MT_EXIT_LEAK;
         }
     }
@@ -386,9 +390,7 @@ static int post_process(const run_opts *o, const char *dir, const char *report, 
  * the program runs, so that a long run does not end in a lost report
  * (the rules of src/outfile.c, which writes it). */
 static bool output_ok(const char *out) {
-    int fd = mt__path_descriptor(out);
-    if (fd >= 0 && fd <= 2 && (mt__closed_std & (1u << fd))) errno = EBADF; /* /dev/null stands in for it */
-    else if (mt__outfile_check(out) == 0) return true;
+    if (mt__outfile_check(out) == 0) return true;
     fprintf(stderr, "memtally: cannot write %s: %s\n", out, strerror(errno));
     return false;
 }

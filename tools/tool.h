@@ -120,8 +120,6 @@ int mt__cmd_report(int argc, char **argv);
 int mt__cmd_diff(int argc, char **argv);
 void mt__usage(FILE *out);
 bool mt__is_help(const char *arg); /* -h or --help */
-/* The standard descriptors (bit 0, 1, 2) memtally was started with closed;
- * they hold /dev/null while it runs. */
-extern unsigned mt__closed_std;
+
 
 #endif /* MT_TOOL_H */

@@ -208,6 +208,10 @@ output_names)
         expect_grep '^leaky: done$' spelled.txt "the program's output kept with -o $name"
         expect_grep '^memtally [0-9.]* report$' spelled.txt "the report with -o $name"
     done
+    # ... and with ".." in the way
+    "$MEMTALLY" run -o /dev/../dev/fd/1 -- "$LEAKY" >spelled.txt 2>err.txt
+    expect_rc 0 $? "output to /dev/../dev/fd/1"
+    expect_grep '^leaky: done$' spelled.txt "the program's output kept with -o /dev/../dev/fd/1"
     # ... also for the reports of the program's children
     "$MEMTALLY" run --follow -o //dev/stdout -- bash -c '"$0"; "$0"; true' "$LEAKY" >spelled.txt 2>err.txt
     expect_rc 0 $? "--follow -o //dev/stdout"
@@ -237,6 +241,9 @@ output_names)
     # (the program itself writes nothing to it)
     { "$MEMTALLY" run -o /dev/stdout -- "$PASSTHRU" 0 </dev/null 2>err.txt; echo $? >rc.txt; } | true
     expect_rc 0 "$(cat rc.txt)" "-o /dev/stdout into a pipe closed early"
+    # ... and a leak is still a leak (exit 23)
+    { "$MEMTALLY" run --leak-check -o /dev/stdout -- "$PASSTHRU" empty 2>err.txt; echo $? >rc.txt; } | true
+    expect_rc 23 "$(cat rc.txt)" "--leak-check with the report into a closed pipe"
     grep -q 'cannot write' err.txt && fail "a message for the closed pipe: $(cat err.txt)"
     # memtally report with stdout closed says so
     "$MEMTALLY" report "$SRC/tools/before.json" >&- 2>err.txt
