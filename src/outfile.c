@@ -42,18 +42,25 @@ static mode_t current_umask(void) {
     return mask;
 }
 
+/* The directory part of path in dir (PATH_MAX bytes): "." for a bare name,
+ * "/" for "/x". 0, or -1 with ENAMETOOLONG. */
+static int dir_of(const char *path, char *dir) {
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    return 0;
+}
+
 /* Makes sure the rename reaches the disk; failures here are not reported,
  * the file itself is already complete. */
 static void sync_parent_dir(const char *path) {
-    char dir[sizeof ((mt__outfile *)0)->path];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path); /* "/file" */
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
+    char dir[PATH_MAX];
+    if (dir_of(path, dir) != 0) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     (void)fsync(fd);
@@ -77,6 +84,14 @@ static int open_in_place(mt__outfile *o, const char *path, int flags) {
     return stream_on(o, open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | flags, 0666));
 }
 
+/* The descriptor number d spells as the kernel's descriptor directories
+ * name them (decimal, no leading zero), else -1. */
+static int decimal_fd(const char *d) {
+    size_t n = strlen(d);
+    if (n == 0 || n > 9 || strspn(d, "0123456789") != n || (d[0] == '0' && n > 1)) return -1;
+    return atoi(d);
+}
+
 /* The descriptor a name spells ("/dev/stdout", "/dev/fd/N"...), once
  * repeated slashes and "." components are dropped, else -1. */
 static int descriptor_spelled(const char *path) {
@@ -98,11 +113,7 @@ static int descriptor_spelled(const char *path) {
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         size_t dl = strlen(dirs[i]);
         if (strncmp(norm, dirs[i], dl) != 0) continue;
-        const char *d = norm + dl;
-        if (*d < '0' || *d > '9' || strlen(d) > 9 || (d[0] == '0' && d[1])) return -1;
-        char *end;
-        long fd = strtol(d, &end, 10);
-        return *end ? -1 : (int)fd;
+        return decimal_fd(norm + dl);
     }
     return -1;
 }
@@ -112,35 +123,47 @@ static int descriptor_spelled(const char *path) {
  * relative "dev/fd" from /, a link to a directory), else -1. */
 static int descriptor_in_dir(const char *name) {
     const char *slash = strrchr(name, '/');
-    const char *d = slash ? slash + 1 : name;
-    if (*d < '0' || *d > '9' || strlen(d) > 9 || (d[0] == '0' && d[1]) || strspn(d, "0123456789") != strlen(d)) return -1;
+    int fd = decimal_fd(slash ? slash + 1 : name);
+    if (fd < 0) return -1;
     char dir[PATH_MAX], real[PATH_MAX], fds[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - name) + 1 : 1, slash ? name : ".");
-    if (!realpath(dir, real)) return -1;
+    if (dir_of(name, dir) != 0 || !realpath(dir, real)) return -1;
     static const char *const fd_dirs[] = {"/proc/self/fd", "/proc/thread-self/fd"};
     for (size_t i = 0; i < sizeof fd_dirs / sizeof *fd_dirs; i++)
-        if (realpath(fd_dirs[i], fds) && strcmp(real, fds) == 0) return atoi(d);
+        if (realpath(fd_dirs[i], fds) && strcmp(real, fds) == 0) return fd;
     return -1;
 }
 
+/* Replaces name (PATH_MAX bytes), a symbolic link, with where it points,
+ * a relative target taken from the link's directory. 1 when name was a
+ * link, 0 when it was not (or does not exist), -1 with errno. */
+static int link_step(char *name) {
+    struct stat lst;
+    if (lstat(name, &lst) != 0 || !S_ISLNK(lst.st_mode)) return 0;
+    char to[PATH_MAX], full[2 * PATH_MAX];
+    ssize_t n = readlink(name, to, sizeof to - 1);
+    if (n < 0) return -1;
+    to[n] = '\0';
+    const char *slash = strrchr(name, '/');
+    if (to[0] == '/' || !slash) snprintf(full, sizeof full, "%s", to);
+    else snprintf(full, sizeof full, "%.*s/%s", (int)(slash - name), name, to);
+    size_t len = strlen(full);
+    if (len >= PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(name, full, len + 1);
+    return 1;
+}
+
 int mt__path_descriptor(const char *path) {
-    char name[PATH_MAX], to[PATH_MAX], full[2 * PATH_MAX];
+    char name[PATH_MAX];
     snprintf(name, sizeof name, "%s", path);
     /* a link (or a chain of them) to /dev/stdout is /dev/stdout */
     for (int hops = 0; hops < 40; hops++) {
         int fd = descriptor_spelled(name);
         if (fd < 0) fd = descriptor_in_dir(name);
         if (fd >= 0) return fd;
-        struct stat lst;
-        if (lstat(name, &lst) != 0 || !S_ISLNK(lst.st_mode)) return -1;
-        ssize_t n = readlink(name, to, sizeof to - 1);
-        if (n < 0) return -1;
-        to[n] = '\0';
-        const char *slash = strrchr(name, '/');
-        if (to[0] == '/' || !slash) snprintf(full, sizeof full, "%s", to);
-        else snprintf(full, sizeof full, "%.*s/%s", (int)(slash - name), name, to);
-        if (strlen(full) >= sizeof name) return -1;
-        memcpy(name, full, strlen(full) + 1);
+        if (link_step(name) != 1) return -1;
     }
     return -1;
 }
@@ -235,15 +258,10 @@ int mt__outfile_open(mt__outfile *o, const char *path) {
     return 0;
 }
 
-/* 0 when dir (of length n in path) exists and files can be made in it. */
-static int dir_writable(const char *path, size_t n) {
-    char dir[sizeof ((mt__outfile *)0)->path];
-    if (n >= sizeof dir) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(dir, n ? path : ".", n ? n : 1);
-    dir[n ? n : 1] = '\0';
+/* 0 when the directory of path exists and files can be made in it. */
+static int dir_writable(const char *path) {
+    char dir[PATH_MAX];
+    if (dir_of(path, dir) != 0) return -1;
     struct stat st;
     if (stat(dir, &st) != 0) return -1;
     if (!S_ISDIR(st.st_mode)) {
@@ -253,14 +271,8 @@ static int dir_writable(const char *path, size_t n) {
     return access(dir, W_OK | X_OK);
 }
 
-/* The length of path's directory part: 0 for a bare name, 1 for "/x". */
-static size_t dir_len(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-}
-
 int mt__outfile_check(const char *path) {
-    struct stat st, lst;
+    struct stat st;
     if (!path || !*path) {
         errno = ENOENT;
         return -1;
@@ -275,30 +287,23 @@ int mt__outfile_check(const char *path) {
         if (!S_ISREG(st.st_mode)) return access(path, W_OK);
         char target[PATH_MAX];
         if (!realpath(path, target)) return -1;
-        return dir_writable(target, dir_len(target));
+        return dir_writable(target);
     }
     if (errno != ENOENT) return -1;
     /* a link to nothing yet: the file will be made where the last link of
      * the chain points */
-    char name[PATH_MAX], to[PATH_MAX], full[2 * PATH_MAX];
+    char name[PATH_MAX];
     snprintf(name, sizeof name, "%s", path);
-    for (int hops = 0; lstat(name, &lst) == 0 && S_ISLNK(lst.st_mode); hops++) {
-        ssize_t n = hops < 40 ? readlink(name, to, sizeof to - 1) : -1;
-        if (n < 0) {
-            if (hops >= 40) errno = ELOOP;
+    for (int hops = 0;; hops++) {
+        int step = link_step(name);
+        if (step < 0) return -1;
+        if (step == 0) break;
+        if (hops == 40) {
+            errno = ELOOP;
             return -1;
         }
-        to[n] = '\0';
-        size_t d = dir_len(name);
-        if (to[0] == '/' || d == 0) snprintf(full, sizeof full, "%s", to);
-        else snprintf(full, sizeof full, "%.*s/%s", (int)d, name, to);
-        if (strlen(full) >= sizeof name) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        memcpy(name, full, strlen(full) + 1);
     }
-    return dir_writable(name, dir_len(name));
+    return dir_writable(name);
 }
 
 int mt__outfile_close(mt__outfile *o, bool ok) {
