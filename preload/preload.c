@@ -257,7 +257,7 @@ SHIM_API int dlclose(void *handle) {
  * main. A thread's stack ends in libc (start_thread, clone3), a runtime
  * frame. */
 #define ENTRY_SPAN 64u
-static uintptr_t process_entry; /* 0 until entry_init: matches no return address */
+static uintptr_t process_entry; /* 0 until shim_init: matches no return address */
 
 /* The program is the first object dl_iterate_phdr reports, also when it
  * was started as `ld.so PROGRAM`; its ELF header, which gives the entry
@@ -275,7 +275,6 @@ static int program_entry(struct dl_phdr_info *info, size_t size, void *arg) {
     return 1; /* the program only */
 }
 
-__attribute__((constructor)) static void entry_init(void) { dl_iterate_phdr(program_entry, &process_entry); }
 
 typedef struct walk {
     int want;          /* non-runtime frames to pass before taking one */
@@ -776,6 +775,7 @@ __attribute__((constructor(101))) static void shim_init(void) {
 
     struct dl_find_object fo;
     if (_dl_find_object((void *)shim_init, &fo) == 0) self_map = fo.dlfo_link_map;
+    dl_iterate_phdr(program_entry, &process_entry);
     size_t (*fn)(void *) = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
     if (fn) __atomic_store_n(&libc_usable, fn, __ATOMIC_RELEASE);
 

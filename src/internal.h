@@ -649,6 +649,10 @@ void mt__leak_write(FILE *out, const mt__view *v);
 
 /* ---- report files (outfile.c) ------------------------------------------ */
 
+/* The format a report file's name asks for (MEMTALLY_REPORT, `memtally run
+ * -o`): JSON when it ends in ".json", text otherwise. */
+mt_format mt__format_for(const char *path);
+
 /* A report file being written: a regular file (or a new name) beside its
  * name, renamed into place by mt__outfile_close; a symbolic link's target
  * the same way; a device or FIFO in place. */

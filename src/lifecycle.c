@@ -67,13 +67,6 @@ int mt_init(void) {
     return 0;
 }
 
-/* MEMTALLY_REPORT's rule: ".json" gives JSON, any other name text. */
-static int report_to(const char *path) {
-    size_t n = strlen(path);
-    bool json = n >= 5 && strcmp(path + n - 5, ".json") == 0;
-    return mt_report_file(path, json ? MT_FORMAT_JSON : MT_FORMAT_TEXT);
-}
-
 void mt__atexit_actions(void) {
     if (actions_running) return;
     pthread_mutex_lock(&actions_lock);
@@ -84,7 +77,7 @@ void mt__atexit_actions(void) {
         if (mt__opt.leak_check && !mt__log_muted) mt_leak_check(stderr); /* muted: fd 2 is the program's file */
         if (mt__opt.report[0]) {
             const char *path = mt__opt.report;
-            int rc = report_to(path);
+            int rc = mt_report_file(path, mt__format_for(path));
             if (rc != 0 && errno == ENOENT && mt__opt.report_else[0]) {
                 /* `memtally run --follow` took its directory away before this
                  * process got to write: the report goes where memtally would
@@ -94,7 +87,7 @@ void mt__atexit_actions(void) {
                     mt__site_names_forget(); /* the first try named them module+offset */
                 }
                 path = mt__opt.report_else;
-                rc = report_to(path);
+                rc = mt_report_file(path, mt__format_for(path));
             }
             if (rc != 0) mt__log(MT_LOG_ERROR, "cannot write the report to %s: %s", path, strerror(errno));
         }

@@ -26,6 +26,11 @@
 
 #include "internal.h"
 
+mt_format mt__format_for(const char *path) {
+    size_t n = strlen(path);
+    return n >= 5 && strcmp(path + n - 5, ".json") == 0 ? MT_FORMAT_JSON : MT_FORMAT_TEXT;
+}
+
 /* The process umask, read without changing it (umask() would race with
  * other threads creating files). 022 when /proc is not there. */
 static mode_t current_umask(void) {

@@ -17,11 +17,6 @@
 
 #include "tool.h"
 
-static bool is_json_name(const char *path) {
-    size_t n = strlen(path);
-    return n >= 5 && strcmp(path + n - 5, ".json") == 0;
-}
-
 /* Writes json-c's text with each byte that is not part of well-formed
  * UTF-8 as \udcXX. Outside strings json-c writes ASCII only, so such a
  * byte is always inside one. 0, or -1 on a write error. */
@@ -46,7 +41,7 @@ int mt__rpt_write(const mt__rpt *r, const char *path) {
     if (mt__outfile_open(&o, path) != 0) return -1;
     int rc;
     errno = 0;
-    if (is_json_name(path)) {
+    if (mt__format_for(path) == MT_FORMAT_JSON) {
         const char *text = json_object_to_json_string_ext(
             r->root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
         rc = text && put_json(o.f, text) == 0 && fputc('\n', o.f) != EOF ? 0 : -1;
