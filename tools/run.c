@@ -165,13 +165,6 @@ static void remove_dir(const char *dir) {
     rmdir(dir);
 }
 
-/* Forks and execs; returns the child's pid, or -1 after a message (exec
- * errors travel back through a close-on-exec pipe). *status gets the exit
- * status to use when exec failed. */
-/* With --follow, in the program's process before exec: where a process
- * still running after the program has exited (memtally has then removed
- * its temporary directory) writes its own report, by the same name as
- * memtally would have given it ("<out>.<pid>.json"), as an absolute path. */
 /* The report's name: -o (or MEMTALLY_REPORT), else memtally.<pid>.json in
  * buf, pid being the program's. */
 static const char *output_name(const run_opts *o, long pid, char *buf, size_t cap) {
@@ -180,6 +173,10 @@ static const char *output_name(const run_opts *o, long pid, char *buf, size_t ca
     return buf;
 }
 
+/* With --follow, in the program's process before exec: where a process
+ * still running after the program has exited (memtally has then moved its
+ * temporary directory away) writes its own report, by the same name as
+ * memtally would have given it ("<out>.<pid>.json"), as an absolute path. */
 static void set_follow_out(const run_opts *o) {
     char defname[64], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
     const char *out = output_name(o, (long)getpid(), defname, sizeof defname);
@@ -191,6 +188,9 @@ static void set_follow_out(const run_opts *o) {
     setenv("MEMTALLY_FOLLOW_OUT", abs, 1);
 }
 
+/* Forks and execs; returns the child's pid, or -1 after a message (exec
+ * errors travel back through a close-on-exec pipe). *status gets the exit
+ * status to use when exec failed. */
 static pid_t start(const run_opts *o, int *status) {
     char **program = o->program;
     int pfd[2];
@@ -286,8 +286,8 @@ static void name_for_pid(const char *out, const char *pid, char *buf, size_t cap
 }
 
 /* Symbolises the report at path and writes it to out; 0, 1 when out is a
- * pipe nobody reads any more, or -1 after a message. live gets the number of blocks still allocated (a leak may be
- * of 0-byte blocks). */
+ * pipe nobody reads any more, or -1 after a message. live gets the number
+ * of blocks still allocated (a leak may be of 0-byte blocks). */
 static int finish_report(const char *path, const char *out, mt__sym *sym, bool leak_check, uint64_t *live) {
     mt__rpt r;
     if (mt__rpt_load(path, &r) != 0) return -1;
